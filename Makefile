@@ -1,0 +1,33 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   train a ResNet on the embedded digits and predict with it
+#   make test   the test suite, on the TensorFlow and then the JAX backend
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test test-tf test-jax bench clean
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[tensorflow,jax,test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/keras-resnet models
+	$(PY) examples/classify_photos.py
+
+test: test-tf test-jax
+
+test-tf: $(STAMP)
+	$(PY) -m pytest -q
+
+# JAX runs the channels_first numerics that TensorFlow's CPU kernels cannot.
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax $(PY) -m pytest -q -m backend_agnostic
+
+clean:
+	rm -rf $(VENV) build *.egg-info

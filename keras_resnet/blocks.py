@@ -1,0 +1,322 @@
+"""Residual blocks and the stacks that repeat them.
+
+Every function here takes a Keras tensor and returns one, creating layers as
+it goes. Layer names and creation order follow keras.applications exactly
+(``conv2_block1_0_conv``, ``_1_bn``, ``_add``, ``_out``...), because weight
+files saved by Keras are matched against them.
+
+The Keras names are kept as the public names:
+
+* ``block1`` / ``stack1``: the v1 bottleneck (ResNet-50/101/152), He et al. 2015.
+* ``block2`` / ``stack2``: the v2 pre-activation bottleneck, He et al. 2016.
+* ``block3`` / ``stack3``: the ResNeXt bottleneck with a grouped 3x3
+  convolution, Xie et al. 2017.
+* ``basic_block`` / ``basic_stack``: the two-convolution block of
+  ResNet-18/34 from the paper.
+"""
+
+import keras
+from keras import layers
+
+# Keras's published weights were trained with this epsilon; 1e-3 (the Keras
+# default) would shift every normalised activation.
+BN_EPSILON = 1.001e-5
+
+
+def channel_axis():
+    """Returns the channel axis of 4-D image tensors for the global format."""
+    return 3 if keras.config.image_data_format() == "channels_last" else 1
+
+
+def _batch_norm(name):
+    return layers.BatchNormalization(
+        axis=channel_axis(), epsilon=BN_EPSILON, name=name
+    )
+
+
+def _channels(x):
+    return x.shape[channel_axis()]
+
+
+def block1(x, filters, kernel_size=3, stride=1, conv_shortcut=True, name=None):
+    """The v1 bottleneck block: 1x1 reduce, kxk, 1x1 expand (x4).
+
+    The stride sits on the first 1x1 convolution, as in the Caffe model that
+    Keras's weights come from (torchvision's "v1.5" puts it on the 3x3).
+
+    Args:
+        x: Input tensor.
+        filters: Width of the bottleneck; the block outputs ``4 * filters``.
+        kernel_size: Kernel size of the middle convolution.
+        stride: Stride of the first layer (and of the projection shortcut).
+        conv_shortcut: Use a 1x1 projection shortcut if True, identity if False.
+        name: Block label, prefix of every layer name.
+
+    Returns:
+        Output tensor of the block.
+    """
+    if conv_shortcut:
+        shortcut = layers.Conv2D(
+            4 * filters, 1, strides=stride, name=name + "_0_conv"
+        )(x)
+        shortcut = _batch_norm(name + "_0_bn")(shortcut)
+    else:
+        shortcut = x
+
+    x = layers.Conv2D(filters, 1, strides=stride, name=name + "_1_conv")(x)
+    x = _batch_norm(name + "_1_bn")(x)
+    x = layers.Activation("relu", name=name + "_1_relu")(x)
+
+    x = layers.Conv2D(
+        filters, kernel_size, padding="same", name=name + "_2_conv"
+    )(x)
+    x = _batch_norm(name + "_2_bn")(x)
+    x = layers.Activation("relu", name=name + "_2_relu")(x)
+
+    x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
+    x = _batch_norm(name + "_3_bn")(x)
+
+    x = layers.Add(name=name + "_add")([shortcut, x])
+    return layers.Activation("relu", name=name + "_out")(x)
+
+
+def stack1(x, filters, blocks, stride1=2, name=None):
+    """A stage of v1 bottleneck blocks; the first one projects and strides.
+
+    Args:
+        x: Input tensor.
+        filters: Bottleneck width of every block in the stage.
+        blocks: Number of blocks.
+        stride1: Stride of the first block.
+        name: Stage label (``conv2`` ... ``conv5``).
+
+    Returns:
+        Output tensor of the stage.
+    """
+    x = block1(x, filters, stride=stride1, name=name + "_block1")
+    for i in range(2, blocks + 1):
+        x = block1(x, filters, conv_shortcut=False, name=f"{name}_block{i}")
+    return x
+
+
+def block2(x, filters, kernel_size=3, stride=1, conv_shortcut=False, name=None):
+    """The v2 pre-activation bottleneck block (BN and ReLU before each conv).
+
+    Args:
+        x: Input tensor.
+        filters: Width of the bottleneck; the block outputs ``4 * filters``.
+        kernel_size: Kernel size of the middle convolution.
+        stride: Stride of the middle convolution (and of the shortcut).
+        conv_shortcut: Use a 1x1 projection shortcut if True, identity if False.
+        name: Block label, prefix of every layer name.
+
+    Returns:
+        Output tensor of the block.
+    """
+    preact = _batch_norm(name + "_preact_bn")(x)
+    preact = layers.Activation("relu", name=name + "_preact_relu")(preact)
+
+    if conv_shortcut:
+        shortcut = layers.Conv2D(
+            4 * filters, 1, strides=stride, name=name + "_0_conv"
+        )(preact)
+    elif stride > 1:
+        # A 1x1 max-pool is strided subsampling: the identity at a lower
+        # resolution. Keras leaves this layer unnamed; so do we, so that
+        # the auto-generated names agree too.
+        shortcut = layers.MaxPooling2D(1, strides=stride)(x)
+    else:
+        shortcut = x
+
+    x = layers.Conv2D(
+        filters, 1, strides=1, use_bias=False, name=name + "_1_conv"
+    )(preact)
+    x = _batch_norm(name + "_1_bn")(x)
+    x = layers.Activation("relu", name=name + "_1_relu")(x)
+
+    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=name + "_2_pad")(x)
+    x = layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=stride,
+        use_bias=False,
+        name=name + "_2_conv",
+    )(x)
+    x = _batch_norm(name + "_2_bn")(x)
+    x = layers.Activation("relu", name=name + "_2_relu")(x)
+
+    x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
+    return layers.Add(name=name + "_out")([shortcut, x])
+
+
+def stack2(x, filters, blocks, stride1=2, name=None):
+    """A stage of v2 blocks; the first projects, the last one strides.
+
+    Args:
+        x: Input tensor.
+        filters: Bottleneck width of every block in the stage.
+        blocks: Number of blocks.
+        stride1: Stride of the last block (Keras's v2 downsamples at the end
+            of a stage, not at its start).
+        name: Stage label (``conv2`` ... ``conv5``).
+
+    Returns:
+        Output tensor of the stage.
+    """
+    x = block2(x, filters, conv_shortcut=True, name=name + "_block1")
+    for i in range(2, blocks):
+        x = block2(x, filters, name=f"{name}_block{i}")
+    return block2(x, filters, stride=stride1, name=f"{name}_block{blocks}")
+
+
+def block3(
+    x,
+    filters,
+    kernel_size=3,
+    stride=1,
+    groups=32,
+    conv_shortcut=True,
+    name=None,
+):
+    """The ResNeXt bottleneck block: a grouped 3x3 between two 1x1 convs.
+
+    keras-applications' design and names: the block outputs
+    ``(64 // groups) * filters`` channels and no convolution has a bias. The
+    grouped convolution is one ``Conv2D(groups=groups)`` layer; legacy files
+    that stored it as a depthwise convolution plus a summing 1x1 convolution
+    are converted when they are loaded.
+
+    Args:
+        x: Input tensor.
+        filters: Width of the grouped convolution.
+        kernel_size: Kernel size of the grouped convolution.
+        stride: Stride of the grouped convolution (and of the shortcut).
+        groups: Number of groups (the "cardinality").
+        conv_shortcut: Use a 1x1 projection shortcut if True, identity if False.
+        name: Block label, prefix of every layer name.
+
+    Returns:
+        Output tensor of the block.
+    """
+    if filters % groups:
+        raise ValueError(
+            f"`filters` must be divisible by `groups`. Received: "
+            f"filters={filters}, groups={groups}"
+        )
+    out_channels = (64 // groups) * filters
+    if conv_shortcut:
+        shortcut = layers.Conv2D(
+            out_channels, 1, strides=stride, use_bias=False, name=name + "_0_conv"
+        )(x)
+        shortcut = _batch_norm(name + "_0_bn")(shortcut)
+    else:
+        shortcut = x
+
+    x = layers.Conv2D(filters, 1, use_bias=False, name=name + "_1_conv")(x)
+    x = _batch_norm(name + "_1_bn")(x)
+    x = layers.Activation("relu", name=name + "_1_relu")(x)
+
+    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=name + "_2_pad")(x)
+    x = layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=stride,
+        groups=groups,
+        use_bias=False,
+        name=name + "_2_conv",
+    )(x)
+    x = _batch_norm(name + "_2_bn")(x)
+    x = layers.Activation("relu", name=name + "_2_relu")(x)
+
+    x = layers.Conv2D(out_channels, 1, use_bias=False, name=name + "_3_conv")(x)
+    x = _batch_norm(name + "_3_bn")(x)
+
+    x = layers.Add(name=name + "_add")([shortcut, x])
+    return layers.Activation("relu", name=name + "_out")(x)
+
+
+def stack3(x, filters, blocks, stride1=2, groups=32, name=None):
+    """A stage of ResNeXt blocks; the first one projects and strides.
+
+    Args:
+        x: Input tensor.
+        filters: Grouped-convolution width of every block in the stage.
+        blocks: Number of blocks.
+        stride1: Stride of the first block.
+        groups: Number of groups of each grouped convolution.
+        name: Stage label (``conv2`` ... ``conv5``).
+
+    Returns:
+        Output tensor of the stage.
+    """
+    x = block3(x, filters, stride=stride1, groups=groups, name=name + "_block1")
+    for i in range(2, blocks + 1):
+        x = block3(
+            x, filters, groups=groups, conv_shortcut=False, name=f"{name}_block{i}"
+        )
+    return x
+
+
+def basic_block(x, filters, kernel_size=3, stride=1, conv_shortcut=None, name=None):
+    """The two-convolution residual block of ResNet-18/34 (the paper's Fig. 2).
+
+    As in the paper and torchvision: no convolution bias (BN follows each
+    convolution), the stride on the first 3x3 convolution, and explicit
+    symmetric padding so that strided outputs line up with torchvision's.
+
+    Args:
+        x: Input tensor.
+        filters: Output channels of both convolutions.
+        kernel_size: Kernel size of both convolutions.
+        stride: Stride of the first convolution (and of the shortcut).
+        conv_shortcut: Use a 1x1 projection shortcut if True, identity if
+            False; ``None`` (the default) projects only when the shape changes
+            (the paper's option B).
+        name: Block label, prefix of every layer name.
+
+    Returns:
+        Output tensor of the block.
+    """
+    if conv_shortcut is None:
+        conv_shortcut = stride != 1 or _channels(x) != filters
+    pad = kernel_size // 2
+    if conv_shortcut:
+        shortcut = layers.Conv2D(
+            filters, 1, strides=stride, use_bias=False, name=name + "_0_conv"
+        )(x)
+        shortcut = _batch_norm(name + "_0_bn")(shortcut)
+    else:
+        shortcut = x
+
+    x = layers.ZeroPadding2D(padding=pad, name=name + "_1_pad")(x)
+    x = layers.Conv2D(
+        filters, kernel_size, strides=stride, use_bias=False, name=name + "_1_conv"
+    )(x)
+    x = _batch_norm(name + "_1_bn")(x)
+    x = layers.Activation("relu", name=name + "_1_relu")(x)
+
+    x = layers.ZeroPadding2D(padding=pad, name=name + "_2_pad")(x)
+    x = layers.Conv2D(filters, kernel_size, use_bias=False, name=name + "_2_conv")(x)
+    x = _batch_norm(name + "_2_bn")(x)
+
+    x = layers.Add(name=name + "_add")([shortcut, x])
+    return layers.Activation("relu", name=name + "_out")(x)
+
+
+def basic_stack(x, filters, blocks, stride1=2, name=None):
+    """A stage of basic blocks; the first one strides (and projects if needed).
+
+    Args:
+        x: Input tensor.
+        filters: Output channels of every block in the stage.
+        blocks: Number of blocks.
+        stride1: Stride of the first block.
+        name: Stage label (``conv2`` ... ``conv5``).
+
+    Returns:
+        Output tensor of the stage.
+    """
+    x = basic_block(x, filters, stride=stride1, name=name + "_block1")
+    for i in range(2, blocks + 1):
+        x = basic_block(x, filters, name=f"{name}_block{i}")
+    return x

@@ -1,0 +1,48 @@
+"""The ``keras-resnet`` command line.
+
+Each subcommand lives in its own module under ``keras_resnet.commands`` and
+exposes ``register(subparsers)``, which adds its parser and sets ``run`` as
+the handler. Heavy imports (TensorFlow, Keras) happen inside the handlers, so
+``keras-resnet --help`` answers at once.
+"""
+
+import argparse
+import importlib
+import sys
+
+# Order is the order of ``keras-resnet --help``.
+COMMANDS = ("models", "summary")
+
+
+class UsageError(Exception):
+    """A bad argument: reported as one line on stderr, exit status 2."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-resnet",
+        description="Build, inspect, load and train ResNets in Keras 3.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"keras_resnet.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``keras-resnet``; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UsageError as e:
+        print(f"keras-resnet {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of ``keras-resnet``: one module each, see ``keras_resnet.cli``."""

@@ -1,0 +1,48 @@
+"""``keras-resnet summary NAME``: layers, shapes, parameters, multiply-adds."""
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "summary",
+        help="layers, output shapes, parameters and multiply-adds of one model",
+        description="Prints the Keras summary of a registered model (random "
+        "weights), then its parameter and multiply-add counts.",
+    )
+    parser.add_argument("model", help="a model name, see `keras-resnet models`")
+    parser.add_argument("--image-size", type=int, default=224, help="input side (default 224)")
+    parser.add_argument("--classes", type=int, default=1000, help="classifier width (default 1000)")
+    parser.add_argument(
+        "--no-top", action="store_true", help="without the classifier (include_top=False)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from keras_resnet.cli import UsageError
+    from keras_resnet import models
+
+    if args.model.lower() not in models.list_models():
+        raise UsageError(
+            f"unknown model {args.model!r}; known: {', '.join(models.list_models())}"
+        )
+    if args.image_size < 32:
+        raise UsageError(f"--image-size must be at least 32. Received: {args.image_size}")
+
+    import keras
+
+    from keras_resnet import complexity
+
+    size = args.image_size
+    shape = (size, size, 3) if keras.config.image_data_format() == "channels_last" else (3, size, size)
+    model = models.build(
+        args.model.lower(),
+        weights=None,
+        include_top=not args.no_top,
+        classes=args.classes,
+        input_shape=shape,
+    )
+    model.summary()
+    print(f"Parameters:     {model.count_params():,} "
+          f"({complexity.count_params(model, trainable_only=True):,} trainable)")
+    print(f"Multiply-adds:  {complexity.multiply_adds(model):,} at {size}x{size}")
+    return 0

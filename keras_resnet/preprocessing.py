@@ -1,0 +1,116 @@
+"""Input preprocessing and prediction decoding for ImageNet models.
+
+Each family was trained with its own input convention, and feeding it any
+other one silently costs accuracy:
+
+* ``"caffe"`` (ResNet v1): RGB to BGR, then the ImageNet mean per channel is
+  subtracted; no scaling.
+* ``"tf"`` (ResNet v2): scaled to [-1, 1].
+* ``"torch"`` (ResNeXt, ResNet-18/34): scaled to [0, 1], then normalised by
+  the ImageNet mean and standard deviation per channel.
+
+``decode_predictions`` reads the 1000-class ImageNet index shipped inside the
+package, so it never downloads anything.
+"""
+
+import functools
+import json
+import os
+
+import keras
+import numpy as np
+
+MODES = ("caffe", "tf", "torch")
+
+_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+CLASS_INDEX_PATH = os.path.join(os.path.dirname(__file__), "imagenet_class_index.json")
+
+
+def preprocess_input(x, data_format=None, mode="caffe"):
+    """Preprocesses a batch of RGB images with pixel values in [0, 255].
+
+    Args:
+        x: A NumPy array or backend tensor, 3-D or 4-D, RGB channels.
+        data_format: ``"channels_last"`` or ``"channels_first"``; defaults to
+            the global Keras image data format.
+        mode: ``"caffe"``, ``"tf"`` or ``"torch"`` (see the module docstring).
+
+    Returns:
+        A float array or tensor of the same shape (float32, or the input's
+        floating dtype).
+
+    Raises:
+        ValueError: For an unknown ``mode`` or ``data_format``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"`mode` should be one of {MODES}. Received: mode={mode!r}")
+    data_format = data_format or keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "`data_format` should be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
+        )
+    if isinstance(x, (np.ndarray, list, tuple)):
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(keras.config.floatx())
+        ops = np
+    else:
+        ops = keras.ops
+        if not keras.backend.standardize_dtype(x.dtype).startswith(("float", "bfloat")):
+            x = keras.ops.cast(x, keras.config.floatx())
+    dtype = x.dtype
+
+    # Per-channel constants shaped to broadcast along the channel axis.
+    def per_channel(values):
+        shape = (3,) if data_format == "channels_last" else (3, 1, 1)
+        return np.asarray(values, dtype=keras.backend.standardize_dtype(dtype)).reshape(shape)
+
+    if mode == "tf":
+        return x / 127.5 - 1.0
+    if mode == "torch":
+        return (x / 255.0 - per_channel(_TORCH_MEAN)) / per_channel(_TORCH_STD)
+    # caffe
+    if data_format == "channels_last":
+        x = ops.flip(x, axis=-1)
+    else:
+        x = ops.flip(x, axis=-3)
+    return x - per_channel(_CAFFE_BGR_MEAN)
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_class_index():
+    """Returns ``{index: (wordnet_id, name)}`` for the 1000 ImageNet classes."""
+    with open(CLASS_INDEX_PATH) as f:
+        return {int(k): tuple(v) for k, v in json.load(f).items()}
+
+
+def decode_predictions(preds, top=5):
+    """Decodes a batch of ImageNet predictions into the ``top`` classes.
+
+    Args:
+        preds: Array-like of shape ``(samples, 1000)``: probabilities or logits.
+        top: How many classes to return per sample.
+
+    Returns:
+        One list per sample of ``(wordnet_id, class_name, score)`` tuples,
+        highest score first.
+
+    Raises:
+        ValueError: If ``preds`` is not a ``(samples, 1000)`` batch.
+    """
+    preds = keras.ops.convert_to_numpy(preds)
+    if preds.ndim != 2 or preds.shape[1] != 1000:
+        raise ValueError(
+            "`decode_predictions` expects a batch of predictions of shape "
+            f"(samples, 1000). Received: preds.shape={preds.shape}"
+        )
+    index = imagenet_class_index()
+    results = []
+    for pred in preds:
+        best = np.argsort(pred)[::-1][:top]
+        results.append([(*index[int(i)], float(pred[i])) for i in best])
+    return results

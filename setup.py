@@ -1,0 +1,43 @@
+"""Installs keras_resnet: ``pip install .`` or ``pip install ".[tensorflow,test]"``."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', (HERE / "keras_resnet" / "__init__.py").read_text(), re.M
+).group(1)
+
+setup(
+    name="keras_resnet",
+    version=VERSION,
+    description="ResNet, ResNetV2 and ResNeXt for Keras 3: a drop-in for "
+    "keras.applications with weights, training and a command line.",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_resnet", "keras_resnet.*"]),
+    package_data={"keras_resnet": ["*.json", "weights/*.json"]},
+    install_requires=["keras>=3.6", "numpy", "h5py"],
+    extras_require={
+        "tensorflow": ["tensorflow>=2.16"],
+        "jax": ["jax[cpu]"],
+        "plot": ["matplotlib"],
+        "test": [
+            "pytest",
+            "tf_keras",
+            "scikit-learn",
+            "matplotlib",
+            "pillow",
+        ],
+    },
+    entry_points={"console_scripts": ["keras-resnet=keras_resnet.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+)
