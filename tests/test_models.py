@@ -1,0 +1,217 @@
+"""The family against independent references: keras.applications, the paper,
+torchvision's parameter counts, and forward passes on every backend."""
+
+import re
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet
+from keras_resnet import complexity, models
+
+# The six models keras.applications ships, by our name -> Keras builder name.
+KERAS_APPLICATIONS = {
+    "resnet50": "ResNet50",
+    "resnet101": "ResNet101",
+    "resnet152": "ResNet152",
+    "resnet50v2": "ResNet50V2",
+    "resnet101v2": "ResNet101V2",
+    "resnet152v2": "ResNet152V2",
+}
+
+# Published totals (Keras's documentation and keras-applications), with and
+# without the 1000-way classifier (2048 * 1000 weights + 1000 biases).
+PUBLISHED_PARAMS = {
+    "resnet50": (25_636_712, 23_587_712),
+    "resnet101": (44_707_176, 42_658_176),
+    "resnet152": (60_419_944, 58_370_944),
+    "resnet50v2": (25_613_800, 23_564_800),
+    "resnet101v2": (44_675_560, 42_626_560),
+    "resnet152v2": (60_380_648, 58_331_648),
+    "resnext50": (25_097_128, 23_048_128),
+    "resnext101": (44_315_560, 42_266_560),
+}
+
+# torchvision's resnet18/resnet34 parameter counts (all trainable there; our
+# BN moving statistics are non-trainable weights on top).
+TORCHVISION_PARAMS = {"resnet18": 11_689_512, "resnet34": 21_797_672}
+
+# The paper's Table 1, "FLOPs" (multiply-adds) at 224 px, in units of 1e9.
+# ResNet-50/101/152 are Keras's Caffe layout (stride on the 1x1), which
+# has the paper's FLOPs too.
+PAPER_GFLOPS = {
+    "resnet18": 1.8,
+    "resnet34": 3.6,
+    "resnet50": 3.8,
+    "resnet101": 7.6,
+    "resnet152": 11.3,
+}
+
+
+def _shape(size, channels=3):
+    if keras.config.image_data_format() == "channels_first":
+        return (channels, size, size)
+    return (size, size, channels)
+
+
+def _weight_layers(model):
+    return [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in model.layers]
+
+
+@pytest.mark.parametrize("name", list(KERAS_APPLICATIONS))
+@pytest.mark.parametrize("include_top", [True, False])
+def test_same_layers_as_keras_applications(name, include_top):
+    """Names, creation order, classes and weight shapes, layer by layer."""
+    reference_builder = getattr(keras.applications, KERAS_APPLICATIONS[name])
+    reference = reference_builder(weights=None, include_top=include_top, input_shape=_shape(64))
+    keras.backend.clear_session()  # so that auto-generated names restart alike
+    ours = keras_resnet.build(name, weights=None, include_top=include_top, input_shape=_shape(64))
+
+    assert [type(layer) for layer in ours.layers] == [type(layer) for layer in reference.layers]
+    assert _weight_layers(ours) == _weight_layers(reference)
+    assert [w.path for w in ours.weights] == [w.path for w in reference.weights]
+    assert ours.name == reference.name
+    assert ours.count_params() == reference.count_params()
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED_PARAMS))
+def test_published_parameter_counts(name):
+    total, notop = PUBLISHED_PARAMS[name]
+    assert keras_resnet.build(name, weights=None).count_params() == total
+    assert keras_resnet.build(name, weights=None, include_top=False).count_params() == notop
+
+
+@pytest.mark.parametrize("name", list(TORCHVISION_PARAMS))
+def test_basic_block_nets_match_torchvision(name):
+    model = keras_resnet.build(name, weights=None)
+    assert complexity.count_params(model, trainable_only=True) == TORCHVISION_PARAMS[name]
+
+
+def _hand_count_basic(stage_sizes, classes=1000):
+    """ResNet-18/34 trainable parameters, written out from the paper's Table 1.
+
+    conv weight = k*k*c_in*c_out (no bias); BN = 2*c (gamma, beta).
+    """
+    total = 7 * 7 * 3 * 64 + 2 * 64  # stem conv1 + bn
+    c_in = 64
+    for stage, (blocks, width) in enumerate(zip(stage_sizes, (64, 128, 256, 512))):
+        for block in range(blocks):
+            total += 3 * 3 * c_in * width + 2 * width  # first 3x3 + bn
+            total += 3 * 3 * width * width + 2 * width  # second 3x3 + bn
+            if block == 0 and c_in != width:
+                total += c_in * width + 2 * width  # projection shortcut + bn
+            c_in = width
+    return total + 512 * classes + classes
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet34"])
+def test_basic_block_nets_match_hand_count(name):
+    arch = models.ARCHITECTURES[name]
+    model = keras_resnet.build(name, weights=None, classes=10)
+    expected = _hand_count_basic(arch.stage_sizes, classes=10)
+    assert complexity.count_params(model, trainable_only=True) == expected
+
+
+@pytest.mark.parametrize("name", list(PAPER_GFLOPS))
+def test_multiply_adds_match_the_paper(name):
+    model = keras_resnet.build(name, weights=None)
+    # The paper quotes one decimal, truncated or rounded: within 0.07e9.
+    assert abs(complexity.multiply_adds(model) / 1e9 - PAPER_GFLOPS[name]) < 0.07
+
+
+def test_table_depths_match_model_names():
+    for name, arch in models.ARCHITECTURES.items():
+        depth = int(re.match(r"res\w*?(\d+)", name).group(1))
+        assert arch.depth == depth, name
+
+
+def test_resnext_uses_grouped_convolution_only():
+    model = keras_resnet.build("resnext50", weights=None, include_top=False)
+    grouped = [layer for layer in model.layers if getattr(layer, "groups", 1) > 1]
+    assert len(grouped) == sum(models.ARCHITECTURES["resnext50"].stage_sizes)
+    assert all(layer.groups == 32 for layer in grouped)
+    forbidden = (keras.layers.DepthwiseConv2D, keras.layers.Lambda)
+    assert not [layer.name for layer in model.layers if isinstance(layer, forbidden)]
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("name", models.list_models())
+def test_every_model_builds_headless_on_any_size_and_runs(name, rng):
+    """The one parametrized test over the registry: forward, backward, no NaN."""
+    model = keras_resnet.build(name, weights=None, include_top=False, pooling="avg")
+    assert model.input_shape == (None, *_shape(None))
+    x = rng.uniform(0, 255, size=(2, *_shape(48))).astype("float32")
+    x = keras_resnet.models.preprocess_input_for(name)(x)
+    features = keras.ops.convert_to_numpy(model(x, training=False))
+    channels = 512 if name in ("resnet18", "resnet34") else 2048
+    assert features.shape == (2, channels)
+    assert np.isfinite(features).all()
+
+    head = keras_resnet.build(name, weights=None, classes=3, input_shape=_shape(32))
+    head.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    small = rng.normal(size=(2, *_shape(32))).astype("float32")
+    loss = head.train_on_batch(small, np.array([0, 2]))
+    assert np.isfinite(loss)
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet50v2", "resnext50"])
+def test_keras_file_round_trip_in_safe_mode(name, tmp_path, rng):
+    model = keras_resnet.build(name, weights=None, classes=5, input_shape=_shape(32))
+    x = rng.normal(size=(2, *_shape(32))).astype("float32")
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(restored(x)), keras.ops.convert_to_numpy(model(x)), rtol=1e-6
+    )
+
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    assert clone.get_config() == model.get_config()
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(clone(x)), keras.ops.convert_to_numpy(model(x)), rtol=1e-6
+    )
+
+
+@pytest.mark.backend_agnostic
+def test_builders_are_drop_in_for_keras_applications_signature():
+    import inspect
+
+    ours = inspect.signature(keras_resnet.ResNet50)
+    theirs = inspect.signature(keras.applications.ResNet50)
+    assert list(ours.parameters) == list(theirs.parameters)
+    for name, parameter in theirs.parameters.items():
+        assert ours.parameters[name].default == parameter.default, name
+    assert keras_resnet.ResNet50.__name__ == "ResNet50"
+    assert "Args:" in keras_resnet.ResNet50.__doc__
+
+
+def test_input_tensor_is_used_as_the_input():
+    tensor = keras.Input(shape=(64, 64, 3))
+    model = keras_resnet.ResNet18(weights=None, input_tensor=tensor, include_top=False)
+    assert model.inputs[0] is tensor
+    assert model.output_shape == (None, 2, 2, 512)
+
+
+def test_factory_with_a_custom_stack_fn():
+    """``ResNet`` takes any stage builder, as Keras's factory does."""
+
+    def stack_fn(x):
+        x = keras_resnet.blocks.stack1(x, 16, 2, stride1=1, name="conv2")
+        return keras_resnet.blocks.stack1(x, 32, 2, name="conv3")
+
+    model = keras_resnet.ResNet(
+        stack_fn, preact=False, use_bias=True, model_name="tiny", weights=None,
+        input_shape=(32, 32, 3), classes=4,
+    )
+    assert model.name == "tiny"
+    assert model.get_layer("conv3_block2_out").output.shape == (None, 4, 4, 128)
+    assert model.output_shape == (None, 4)
+
+
+def test_build_rejects_unknown_names():
+    with pytest.raises(ValueError, match="Unknown model 'resnet51'.*resnet50"):
+        keras_resnet.build("resnet51", weights=None)
+    assert keras_resnet.build("ResNet-18", weights=None, include_top=False).name == "resnet18"
