@@ -138,7 +138,7 @@ def test_resnext_uses_grouped_convolution_only():
 @pytest.mark.backend_agnostic
 @pytest.mark.parametrize("name", models.list_models())
 def test_every_model_builds_headless_on_any_size_and_runs(name, rng):
-    """The one parametrized test over the registry: forward, backward, no NaN."""
+    """The one parametrized test over the registry: any size, forward, no NaN."""
     model = keras_resnet.build(name, weights=None, include_top=False, pooling="avg")
     assert model.input_shape == (None, *_shape(None))
     x = rng.uniform(0, 255, size=(2, *_shape(48))).astype("float32")
@@ -148,11 +148,27 @@ def test_every_model_builds_headless_on_any_size_and_runs(name, rng):
     assert features.shape == (2, channels)
     assert np.isfinite(features).all()
 
-    head = keras_resnet.build(name, weights=None, classes=3, input_shape=_shape(32))
-    head.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    small = rng.normal(size=(2, *_shape(32))).astype("float32")
-    loss = head.train_on_batch(small, np.array([0, 2]))
+
+# One model per block type: a compiled train step of the deep ones would
+# only repeat these at several times the cost.
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet50v2", "resnext50"])
+def test_a_train_step_updates_every_trainable_weight(name, rng):
+    model = keras_resnet.build(name, weights=None, classes=3, input_shape=_shape(32))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    x = rng.normal(size=(4, *_shape(32))).astype("float32")
+    loss = model.train_on_batch(x, np.array([0, 1, 2, 1]))
     assert np.isfinite(loss)
+    # A kernel left unchanged means a branch the gradient never reaches.
+    # Biases are skipped: a conv bias followed by BatchNorm has an exactly
+    # zero gradient in training mode (BN subtracts the batch mean).
+    frozen = [
+        w.path
+        for w, old in zip(model.trainable_weights, before)
+        if not w.path.endswith("bias") and np.array_equal(keras.ops.convert_to_numpy(w), old)
+    ]
+    assert frozen == []
 
 
 @pytest.mark.backend_agnostic
