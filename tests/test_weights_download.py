@@ -303,3 +303,51 @@ def test_cli_fetch_list_and_verify(server, resnet18_file, capsys):
 def test_cli_fetch_unknown_model_is_a_usage_error(capsys):
     assert cli.main(["weights", "fetch", "resnet999"]) == 2
     assert "resnet999" in capsys.readouterr().err
+
+
+def _record_tool():
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "weights", "record.py")
+    spec = importlib.util.spec_from_file_location("weights_record_tool", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_record_tool_prints_a_record_that_loads(tmp_path, resnet18_file, capsys):
+    import json
+
+    body, _ = resnet18_file
+    path = tmp_path / "r18_notop.weights.h5"
+    path.write_bytes(body)
+    tool = _record_tool()
+    url = "https://mirror.local/r18_notop.weights.h5"
+    assert tool.main([str(path), "--model", "resnet18", "--tag", "t", "--url", url, "--no-top"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["file_hash"] == hashlib.sha256(body).hexdigest()
+    assert record["size"] == len(body)
+    assert record["file_name"] == "r18_notop.weights.h5"
+    # ResNet18 without the top, counted by hand: the stem conv 7*7*3*64 and its
+    # BN (4*64), then per 3x3 conv k*k*cin*cout + 4*cout, per projection
+    # cin*cout + 4*cout.
+    bn = lambda c: 4 * c  # noqa: E731
+    conv = lambda k, cin, cout: k * k * cin * cout + bn(cout)  # noqa: E731
+    stem = 7 * 7 * 3 * 64 + bn(64)
+    stage2 = 4 * conv(3, 64, 64)
+    later = sum(
+        conv(3, cin, cout) + 3 * conv(3, cout, cout) + conv(1, cin, cout)
+        for cin, cout in ((64, 128), (128, 256), (256, 512))
+    )
+    assert record["num_params"] == stem + stage2 + later
+
+    keras_resnet.register_weights(**_as_register_arguments(record))
+    assert tool.verify([str(path)]) == 0
+    path.write_bytes(body[:-1])
+    assert tool.verify([str(path)]) == 1
+
+
+def _as_register_arguments(record):
+    arguments = {k: v for k, v in record.items() if k not in ("model", "file_name")}
+    arguments["model_name"] = record["model"]
+    return arguments
