@@ -2,6 +2,7 @@
 
 The server runs in a thread on 127.0.0.1, serves bytes from a dict and counts
 every request, so "served from the cache" means zero requests, not a guess.
+Nothing here depends on the Keras backend, so these run on TensorFlow only.
 """
 
 import hashlib
@@ -16,9 +17,6 @@ import pytest
 import keras_resnet
 from keras_resnet import cli
 from keras_resnet.weights import download, registry
-
-pytestmark = pytest.mark.backend_agnostic
-
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):

@@ -180,7 +180,12 @@ def test_summing_kernel_across_groups_is_refused():
 
 def test_legacy_resnext_file_into_resnet_names_the_layer(tmp_path):
     path, _, _ = _saved_legacy(tmp_path, "gconv")
-    from keras_resnet import ResNet50
+    from keras_resnet import ResNet18
 
-    with pytest.raises(WeightsMismatchError, match="'conv1_conv'.*\\(7, 7, 3, 64\\)"):
-        ResNet50(weights=path, include_top=False, input_shape=(SIZE, SIZE, 3))
+    # The stems agree; the first block's 3x3 (basic) vs 1x1 (bottleneck) does not.
+    with pytest.raises(
+        WeightsMismatchError,
+        match=r"layer 'conv2_block1_1_conv' expects shapes \[\(3, 3, 64, 64\)\], "
+        r"the file holds \[\(1, 1, 64, 32\)\]",
+    ):
+        ResNet18(weights=path, include_top=False, input_shape=(SIZE, SIZE, 3))

@@ -165,11 +165,17 @@ def _download(url, out, record, path, verbose):
 
 
 def _cannot_fetch(url, reason, record, path):
+    if os.environ.get(URL_ENV):
+        mirror = (
+            f"{URL_ENV} is set to {os.environ[URL_ENV]!r}: check that this mirror is "
+            f"up and serves {record.file_name} (unset it to use {record.url})"
+        )
+    else:
+        mirror = f"set {URL_ENV} to a mirror that serves {record.file_name}"
     return (
-        f"Cannot download {record.file_name} from {url} ({reason}). Either set "
-        f"{URL_ENV} to a mirror that serves {record.file_name}, or download the "
-        f"file yourself and put it at {path} (its {record.hash_algorithm} must "
-        f"be {record.file_hash})."
+        f"Cannot download {record.file_name} from {url} ({reason}). Either {mirror}, "
+        f"or download the file yourself and put it at {path} (its "
+        f"{record.hash_algorithm} must be {record.file_hash})."
     )
 
 
