@@ -10,7 +10,8 @@ written from the two original implementations:
   files): DepthwiseConv2D(depth_multiplier=c) then a frozen 1x1 Conv2D
   ``_2_gconv`` with a constant 0/1 kernel, saved in the file.
 * "lambda": the tf.keras seed code's ``block3``: DepthwiseConv2D, reshape
-  to (groups, c, c), a Lambda summing the last axis, reshape back.
+  to (groups, c, c), a Lambda ``sum(x[:, :, :, :, i] for i in range(c))``
+  (axis 4 of the 6-D tensor), reshape back.
 """
 
 import numpy as np
@@ -63,7 +64,10 @@ def _legacy_block3(L, x, filters, *, stride, conv_shortcut, name, layout):
     else:
         h, w = x.shape[1], x.shape[2]
         x = L.Reshape((h, w, GROUPS, c, c))(x)
-        x = L.Lambda(lambda t: sum(t[..., i] for i in range(c)), name=name + "_2_reduce")(x)
+        # As in the seed: on (batch, h, w, groups, c, c), [:, :, :, :, i] is axis 4.
+        x = L.Lambda(
+            lambda t: sum(t[:, :, :, :, i] for i in range(c)), name=name + "_2_reduce"
+        )(x)
         x = L.Reshape((h, w, filters))(x)
     x = L.BatchNormalization(epsilon=eps, name=name + "_2_bn")(x)
     x = L.Activation("relu", name=name + "_2_relu")(x)
@@ -141,17 +145,15 @@ def test_legacy_file_converts_to_grouped_conv(tmp_path, layout):
     assert model.get_layer("conv2_block1_2_conv").groups == GROUPS
 
 
-def test_lambda_layout_is_a_per_channel_convolution():
-    # The seed's reshape sums the multipliers of each input channel, so its
-    # "grouped" convolution only ever connects channel i to output i.
-    rng = np.random.default_rng(3)
-    depthwise = rng.normal(size=(3, 3, 32, 4)).astype("float32")
-    kernel = legacy_resnext.grouped_kernel(depthwise, 8)
-    assert kernel.shape == (3, 3, 4, 32)
-    for o in range(32):
-        for k in range(4):
-            want = depthwise[:, :, o, :].sum(-1) if k == o % 4 else 0.0
-            np.testing.assert_allclose(kernel[:, :, k, o], want, rtol=1e-6, atol=1e-6)
+def test_both_legacy_layouts_sum_the_same_channels():
+    # keras-applications' 0/1 `_2_gconv` kernel, written out as it builds it,
+    # equals the summation the seed's reshape + Lambda performs.
+    for filters, c in ((32, 4), (64, 8), (128, 4)):
+        gconv = np.zeros((1, 1, filters * c, filters), dtype=np.float32)
+        for i in range(filters):
+            start = (i // c) * c * c + i % c
+            gconv[:, :, start : start + c * c : c, i] = 1.0
+        np.testing.assert_array_equal(legacy_resnext.lambda_sum_matrix(filters, c), gconv[0, 0])
 
 
 def test_gconv_layout_kernel_by_hand():

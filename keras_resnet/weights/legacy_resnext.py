@@ -12,9 +12,12 @@ was built in two layers:
    * keras-applications (the published ``resnext*.h5`` files): a
      non-trainable 1x1 ``Conv2D`` named ``<block>_2_gconv`` with a 0/1 kernel
      ``(1, 1, filters * c, filters)``, saved in the file;
-   * the tf.keras seed code: a reshape to ``(groups, c, c)`` and a Lambda
-     that sums the last axis, so depthwise channel ``j`` goes to output
-     ``j // c`` and nothing is saved.
+   * the tf.keras seed code: a reshape of the ``filters * c`` channels to
+     ``(groups, c, c)`` and a Lambda ``sum(x[:, :, :, :, i] for i in range(c))``.
+     On the 6-D tensor ``(batch, h, w, groups, c, c)`` that index is axis 4,
+     the input channel within the group, not the last (multiplier) axis: so
+     depthwise channel ``(g * c + k) * c + m`` goes to output ``g * c + m``,
+     the same grouping as the ``_2_gconv`` kernel. Nothing is saved for it.
 
 Both are linear maps, so the pair is one convolution whose dense kernel is
 ``W[h, w, i, o] = sum_m K[h, w, i, m] * S[i * c + m, o]`` (``S`` the summing
@@ -44,18 +47,23 @@ def looks_depthwise(kernel_shape, file_shapes, groups):
 
 
 def lambda_sum_matrix(channels, depth_multiplier):
-    """The summing matrix of the seed's reshape + Lambda (``j -> j // c``).
+    """The summing matrix of the seed's reshape + Lambda.
+
+    Depthwise channel ``j = i * c + m`` (input ``i = g * c + k``, multiplier
+    ``m``) is summed into output ``g * c + m``, where ``g = i // c``.
 
     Args:
         channels: Input (and output) channels of the block's 3x3 stage.
-        depth_multiplier: The depthwise multiplier ``c``.
+        depth_multiplier: The depthwise multiplier ``c`` (= channels // groups).
 
     Returns:
         A 0/1 array of shape ``(channels * depth_multiplier, channels)``.
     """
-    j = np.arange(channels * depth_multiplier)
-    matrix = np.zeros((channels * depth_multiplier, channels), dtype=np.float32)
-    matrix[j, j // depth_multiplier] = 1.0
+    c = depth_multiplier
+    j = np.arange(channels * c)
+    group, multiplier = (j // c) // c, j % c
+    matrix = np.zeros((channels * c, channels), dtype=np.float32)
+    matrix[j, group * c + multiplier] = 1.0
     return matrix
 
 
