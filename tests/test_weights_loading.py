@@ -198,3 +198,43 @@ def test_copied_file_loads_like_the_original(saved_resnet18, tmp_path):
     model = keras_resnet.ResNet18(weights=None, input_shape=SHAPE, classes=7)
     keras_resnet.load_weights(model, renamed)
     np.testing.assert_allclose(model(x, training=False), expected, rtol=1e-5, atol=1e-6)
+
+
+def _rename_layer(path, old, new):
+    """Renames a layer inside a legacy .h5 file, as another tool may have named it."""
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        root = f["model_weights"] if "model_weights" in f else f
+        root.move(old, new)
+        group = root[new]
+        group.move(old, new)
+        group.attrs["weight_names"] = [
+            _text(name).replace(f"{old}/", f"{new}/", 1).encode()
+            for name in group.attrs["weight_names"]
+        ]
+        root.attrs["layer_names"] = [
+            (new if _text(name) == old else _text(name)).encode()
+            for name in root.attrs["layer_names"]
+        ]
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("predictions", "probs"),  # keras-applications' classifier name
+        ("conv3_block1_1_conv", "conv2d_12"),  # any other name: matched in order, as Keras does
+    ],
+)
+def test_legacy_file_with_other_layer_names(saved_resnet18, tmp_path, old, new):
+    paths, x, expected = saved_resnet18
+    path = tmp_path / "renamed.h5"
+    shutil.copy(paths["legacy.h5"], path)
+    _rename_layer(path, old, new)
+    model = keras_resnet.ResNet18(weights=str(path), input_shape=SHAPE, classes=7)
+    np.testing.assert_allclose(model(x, training=False), expected, rtol=1e-5, atol=1e-6)

@@ -25,6 +25,9 @@ from keras_resnet.weights import legacy_resnext
 
 #: Name of the classifier layer, the one part that fine-tuning replaces.
 HEAD = "predictions"
+# keras-applications named the classifier "probs"; its files (Keras's
+# published ones among them) keep that name.
+_HEAD_ALIASES = (HEAD, "probs")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
@@ -177,19 +180,36 @@ def _read_keras3(f):
 def _plan(model, entries, path, *, skip_head):
     """Pairs model layers with file arrays, checking everything first."""
     layers = _weighted_layers(model)
-    by_name = {layer.name: layer for layer in layers}
-    if not set(by_name) & set(entries):
+    if not {layer.name for layer in layers} & set(entries):
         return _plan_in_order(model, layers, entries, path)
+    try:
+        return _plan_by_name(model, layers, entries, path, skip_head=skip_head)
+    except WeightsMismatchError:
+        if skip_head:
+            raise
+        # Keras matches legacy files by order; a file whose layers fit in
+        # order but carry other names loads as it would in Keras.
+        try:
+            return _plan_in_order(model, layers, entries, path)
+        except WeightsMismatchError:
+            pass
+        raise
 
+
+def _plan_by_name(model, layers, entries, path, *, skip_head):
+    by_name = {layer.name: layer for layer in layers}
+    head_entry = next((alias for alias in _HEAD_ALIASES if alias in entries), None)
     plan, used = [], set()
     for layer in layers:
         if layer.name == HEAD and skip_head:
             continue
         expected = [tuple(w.shape) for w in layer.weights]
-        if layer.name not in entries:
-            if layer.name == HEAD:
+        if layer.name == HEAD:
+            if head_entry is None:
                 # A file without the top: the classifier stays initialised.
                 continue
+            entries = {**entries, HEAD: entries[head_entry]}
+        if layer.name not in entries:
             raise WeightsMismatchError(
                 f"{path} does not fit model {model.name!r}: the file has no weights for "
                 f"layer {layer.name!r} (shapes {expected}). The file is for another "
@@ -207,7 +227,11 @@ def _plan(model, entries, path, *, skip_head):
                    " The file is for another architecture.")
             )
         plan.append((layer, arrays))
-    extra = [name for name in entries if name not in used and name not in by_name and name != HEAD]
+    extra = [
+        name
+        for name in entries
+        if name not in used and name not in by_name and name not in _HEAD_ALIASES
+    ]
     if extra:
         shapes = [tuple(a.shape) for _, a in entries[extra[0]]]
         raise WeightsMismatchError(
