@@ -23,6 +23,7 @@ from keras_resnet.models import (
     list_models,
 )
 from keras_resnet.preprocessing import decode_predictions, preprocess_input
+from keras_resnet.weights import load_weights, register_weights
 
 __version__ = "0.1.0"
 
@@ -43,5 +44,7 @@ __all__ = [
     "build",
     "decode_predictions",
     "list_models",
+    "load_weights",
     "preprocess_input",
+    "register_weights",
 ]

@@ -14,7 +14,6 @@ References:
 
 import dataclasses
 import functools
-import os
 
 import keras
 from keras import layers
@@ -101,22 +100,21 @@ def make_stack_fn(arch):
 
 
 def _is_pretrained(weights):
-    """True when ``weights`` names a published weight file rather than a path."""
-    return weights is not None and not os.path.exists(str(weights))
+    """True when ``weights`` names a registered weight file rather than a path."""
+    from keras_resnet import weights as weights_lib
+
+    return weights is not None and not weights_lib.is_path(weights)
 
 
-def _validate_weights(weights, include_top, classes):
-    if not (weights in {"imagenet", None} or os.path.exists(str(weights))):
-        raise ValueError(
-            "The `weights` argument should be either `None` (random "
-            "initialization), 'imagenet' (pre-training on ImageNet), or the "
-            f"path to an existing weights file. Received: weights={weights!r}"
-        )
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ValueError(
-            "If using `weights='imagenet'` with `include_top=True`, `classes` "
-            f"should be 1000. Received: classes={classes}"
-        )
+def _validate_weights(weights, include_top, classes, model_name):
+    # A registered tag with include_top=True and another `classes` is a
+    # fine-tuning load (backbone from the file without the top, fresh head);
+    # the registry says whether that file exists.
+    from keras_resnet import weights as weights_lib
+
+    weights_lib.check_weights_arg(
+        weights, model_name=model_name, include_top=include_top, classes=classes
+    )
 
 
 def resolve_input_shape(input_shape, *, include_top, pretrained, default_size=224, min_size=32):
@@ -232,7 +230,7 @@ def ResNet(
         ValueError: For an invalid ``weights``, ``input_shape``, ``pooling``,
             ``classes`` or ``classifier_activation``, naming what was received.
     """
-    _validate_weights(weights, include_top, classes)
+    _validate_weights(weights, include_top, classes, model_name)
     pretrained = _is_pretrained(weights)
     if pooling not in _POOLINGS:
         raise ValueError(

@@ -19,8 +19,8 @@ def test_weights_must_be_none_imagenet_or_an_existing_file():
     _raises(r"`weights`.*Received: weights=3", weights=3)
 
 
-def test_imagenet_weights_with_top_need_1000_classes():
-    _raises(r"`classes` should be 1000\. Received: classes=10", weights="imagenet", classes=10)
+def test_unknown_weights_tag_lists_the_known_ones():
+    _raises(r"imagenet.*Received: weights='imagenet21k'", weights="imagenet21k")
 
 
 @pytest.mark.parametrize("classes", [0, -3, 2.5, "10", True])

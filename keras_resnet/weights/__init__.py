@@ -1,55 +1,125 @@
-"""Loading weights into the models: published files by tag, or a path.
+"""Pretrained weights: the registry, verified downloads, and loading any file.
 
-Minimal first version: Keras's published ImageNet files through
-``keras.utils.get_file`` (md5-verified, cached under ``~/.keras/models``), and
-any file ``model.load_weights`` understands.
+Modules:
+    registry: one record per weight file (``registry.json``), ``register_weights``.
+    download: fetching a record's file into the Keras cache, verified.
+    loading: reading legacy ``.h5``, ``.weights.h5`` and ``.keras`` files.
+    legacy_resnext: converting keras-applications' ResNeXt layout.
+
+Example:
+    >>> import keras_resnet
+    >>> model = keras_resnet.ResNet50(weights=None, include_top=False)
+    >>> keras_resnet.load_weights(model, "imagenet")          # registered tag
+    >>> keras_resnet.load_weights(model, "/data/run/best.weights.h5")
 """
 
 import os
 
-import keras
+from keras_resnet.weights.download import (
+    WeightsDownloadError,
+    WeightsIntegrityError,
+    cache_dir,
+    fetch,
+)
+from keras_resnet.weights.loading import HEAD, WeightsFileError, WeightsMismatchError, load_file
+from keras_resnet.weights.registry import (
+    URL_ENV,
+    WeightsRecord,
+    find,
+    records,
+    register_weights,
+    resolve,
+    tags,
+)
 
-BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+__all__ = [
+    "URL_ENV",
+    "WeightsDownloadError",
+    "WeightsFileError",
+    "WeightsIntegrityError",
+    "WeightsMismatchError",
+    "WeightsRecord",
+    "cache_dir",
+    "check_weights_arg",
+    "fetch",
+    "find",
+    "load_weights",
+    "records",
+    "register_weights",
+    "resolve",
+    "tags",
+]
 
-# md5 of Keras's published files: (with top, without top).
-_KERAS_MD5 = {
-    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
-    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
-    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
-    "resnet50v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
-    "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
-    "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
-    "resnext50": ("67a5b30d522ed92f75a1f16eef299d1a", "62527c363bdd9ec598bed41947b379fc"),
-    "resnext101": ("34fb605428fcc7aa4d62f44404c11509", "0f678c91647380debd923963594981b3"),
-}
+
+def is_path(weights):
+    """True when ``weights`` is meant as a file rather than a registered tag."""
+    if isinstance(weights, os.PathLike) or os.path.exists(str(weights)):
+        return True
+    text = str(weights)
+    return os.sep in text or text.endswith((".h5", ".hdf5", ".keras"))
 
 
-def load_weights(model, weights, *, model_name, include_top):
-    """Loads ``weights`` (``"imagenet"`` or a file path) into ``model``.
-
-    Args:
-        model: The built model.
-        weights: ``"imagenet"`` or the path of a weight file.
-        model_name: The registry key of the architecture (``"resnet50"``).
-        include_top: Whether the model has its classifier.
+def check_weights_arg(weights, *, model_name, include_top, classes):
+    """Validates a builder's ``weights`` before the model is built.
 
     Raises:
-        ValueError: If no published file exists for ``model_name``.
+        ValueError: For a missing file or a tag that serves no file for this
+            model, top and number of classes.
     """
-    if os.path.exists(str(weights)):
-        model.load_weights(weights)
+    if weights is None:
         return
-    if model_name not in _KERAS_MD5:
-        raise ValueError(
-            f"No published '{weights}' weights for {model_name!r}. Known: "
-            f"{sorted(_KERAS_MD5)}. Received: weights={weights!r}"
-        )
-    suffix = "" if include_top else "_notop"
-    file_name = f"{model_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
-    path = keras.utils.get_file(
-        file_name,
-        BASE_URL + file_name,
-        cache_subdir="models",
-        file_hash=_KERAS_MD5[model_name][0 if include_top else 1],
-    )
-    model.load_weights(path)
+    if is_path(weights):
+        if not os.path.isfile(os.fspath(weights)):
+            raise ValueError(
+                "The `weights` argument should be None, a registered tag such as "
+                f"'imagenet', or the path of an existing weights file. No file "
+                f"at that path. Received: weights={weights!r}"
+            )
+        return
+    resolve(model_name, weights, include_top=include_top, classes=classes)
+
+
+def load_weights(model, weights, *, model_name=None, include_top=None, skip_head=False):
+    """Loads a registered tag or a weight file into a built model.
+
+    Args:
+        model: A built Keras model (a ``keras_resnet`` builder's, or any model
+            whose layer names match the file).
+        weights: A tag registered for ``model_name`` (``"imagenet"``), or the
+            path of a legacy ``.h5``, ``.weights.h5`` or ``.keras`` file.
+        model_name: The registry key of the architecture; defaults to
+            ``model.name``. Only used for tags.
+        include_top: Whether ``model`` has its classifier; defaults to
+            whether it has a ``predictions`` layer. Only used for tags.
+        skip_head: Leave the ``predictions`` layer untouched (fine-tuning
+            with another number of classes).
+
+    Returns:
+        ``model``, with the weights assigned.
+
+    Raises:
+        ValueError: For an unknown tag (and ``WeightsFileError`` or
+            ``WeightsMismatchError``, both ``ValueError``, for an unreadable
+            file or one that does not fit; the model is then unchanged).
+        WeightsDownloadError: If a registered file cannot be downloaded.
+    """
+    if weights is None:
+        return model
+    if is_path(weights):
+        load_file(model, os.fspath(weights), skip_head=skip_head)
+        return model
+    model_name = model_name or model.name
+    head = _head(model)
+    if include_top is None:
+        include_top = head is not None
+    classes = head.units if head is not None and hasattr(head, "units") else 1000
+    record, fresh_head = resolve(model_name, weights, include_top=include_top, classes=classes)
+    load_file(model, fetch(record), skip_head=skip_head or fresh_head)
+    return model
+
+
+def _head(model):
+    try:
+        return model.get_layer(HEAD)
+    except ValueError:
+        return None

@@ -1,0 +1,140 @@
+"""``keras-resnet weights list|fetch|verify``: the registry and the cache."""
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "weights",
+        help="list, fetch and verify pretrained weight files",
+        description="The registered weight files: list them, download them into "
+        "the Keras cache (verified), or re-hash what the cache holds. "
+        "KERAS_RESNET_WEIGHTS_URL replaces the base URL (mirrors); KERAS_HOME "
+        "moves the cache.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+
+    listing = actions.add_parser("list", help="every registered file")
+    listing.add_argument("model", nargs="?", help="only this model")
+    listing.set_defaults(func=run_list)
+
+    fetching = actions.add_parser("fetch", help="download files into the cache, verified")
+    fetching.add_argument("models", nargs="+", metavar="MODEL", help="model names, or 'all'")
+    fetching.add_argument("--tag", default="imagenet", help="weights tag (default imagenet)")
+    which = fetching.add_mutually_exclusive_group()
+    which.add_argument("--top", action="store_true", help="only the files with the classifier")
+    which.add_argument("--no-top", action="store_true", help="only the files without it")
+    fetching.set_defaults(func=run_fetch)
+
+    verifying = actions.add_parser(
+        "verify", help="re-hash cached files (or given files) against the registry"
+    )
+    verifying.add_argument("files", nargs="*", metavar="FILE", help="files to check (default: the cache)")
+    verifying.add_argument(
+        "--delete", action="store_true", help="delete cached files that fail the check"
+    )
+    verifying.set_defaults(func=run_verify)
+
+
+def run_list(args):
+    from keras_resnet.cli import UsageError
+    from keras_resnet.weights import download, registry
+
+    if args.model and not registry.records(args.model):
+        raise UsageError(f"no weights registered for {args.model!r}")
+    print(
+        f"{'model':<12} {'tag':<10} {'top':<5} {'size':>9} {'params':>11} "
+        f"{'top-1':>6} {'top-5':>6} {'hash':<20} {'cached':<6} file"
+    )
+    for r in registry.records(args.model):
+        size = f"{r.size / 2**20:.1f}M" if r.size else "?"
+        params = f"{r.num_params:,}" if r.num_params else "?"
+        cached = "yes" if _exists(download.cached_path(r)) else "no"
+        print(
+            f"{r.model:<12} {r.tag:<10} {'top' if r.include_top else 'notop':<5} {size:>9} "
+            f"{params:>11} {_pct(r.top1):>6} {_pct(r.top5):>6} "
+            f"{r.hash_algorithm + ':' + r.file_hash[:12]:<20} {cached:<6} {r.file_name}"
+        )
+    return 0
+
+
+def run_fetch(args):
+    from keras_resnet.cli import UsageError
+    from keras_resnet.weights import download, registry
+
+    names = sorted({r.model for r in registry.records()}) if args.models == ["all"] else args.models
+    chosen = []
+    for name in names:
+        found = [
+            r
+            for r in registry.records(name)
+            if r.tag == args.tag and not (args.top and not r.include_top)
+            and not (args.no_top and r.include_top)
+        ]
+        if not found:
+            raise UsageError(
+                f"no {args.tag!r} weights registered for {name!r}; see `keras-resnet weights list`"
+            )
+        chosen.extend(found)
+    failed = 0
+    for r in chosen:
+        try:
+            path = download.fetch(r)
+        except (download.WeightsDownloadError, download.WeightsIntegrityError) as e:
+            print(f"FAILED {r.file_name}: {e}")
+            failed += 1
+            continue
+        print(f"ok     {path}")
+    return 1 if failed else 0
+
+
+def run_verify(args):
+    import os
+
+    from keras_resnet.weights import download, registry
+
+    by_file = {r.file_name: r for r in registry.records()}
+    if args.files:
+        targets = [(path, by_file.get(os.path.basename(path))) for path in args.files]
+    else:
+        targets = [
+            (download.cached_path(r), r)
+            for r in registry.records()
+            if _exists(download.cached_path(r))
+        ]
+        if not targets:
+            print(f"no registered file in {download.cache_dir()}")
+    bad = 0
+    for path, record in targets:
+        if not os.path.isfile(path):
+            print(f"MISSING {path}")
+            bad += 1
+        elif record is None:
+            size = os.path.getsize(path)
+            print(
+                f"UNKNOWN {path}: not in the registry; sha256 "
+                f"{download.hash_file(path, 'sha256')}, {size} bytes"
+            )
+        else:
+            ok, actual = download.verify(path, record)
+            size_ok = record.size is None or os.path.getsize(path) == record.size
+            if ok and size_ok:
+                print(f"ok      {path}")
+                continue
+            bad += 1
+            print(
+                f"BAD     {path}: {record.hash_algorithm} {actual}, expected {record.file_hash}"
+            )
+            if args.delete:
+                os.remove(path)
+                print(f"deleted {path}")
+    return 1 if bad else 0
+
+
+def _exists(path):
+    import os
+
+    return os.path.isfile(path)
+
+
+def _pct(value):
+    return f"{100 * value:.1f}" if value is not None else "?"

@@ -1,0 +1,342 @@
+"""Reading weight files of every Keras format into a built model.
+
+Handled formats:
+
+* legacy Keras 2 ``.h5`` (``save_weights("x.h5")`` or ``save("x.h5")`` in
+  tf.keras / tf_keras), including keras-applications' ResNeXt files, whose
+  grouped convolutions are converted (see ``legacy_resnext``);
+* Keras 3 ``.weights.h5``;
+* Keras 3 ``.keras`` archives (their ``model.weights.h5``).
+
+Layers are matched by name (the Keras names every builder keeps). Every
+layer is checked before anything is assigned, so a file that does not fit
+leaves the model as it was and the error names the first layer that differs
+with both shapes. Files whose layer names share nothing with the model are
+matched in order, as Keras does.
+"""
+
+import io
+import os
+import zipfile
+
+import numpy as np
+
+from keras_resnet.weights import legacy_resnext
+
+#: Name of the classifier layer, the one part that fine-tuning replaces.
+HEAD = "predictions"
+# keras-applications named the classifier "probs"; its files (Keras's
+# published ones among them) keep that name.
+_HEAD_ALIASES = (HEAD, "probs")
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+class WeightsFileError(ValueError):
+    """The file cannot be read: not HDF5 or a Keras archive, truncated, corrupt."""
+
+
+class WeightsMismatchError(ValueError):
+    """The file's weights do not fit the model (another architecture)."""
+
+
+def load_file(model, path, *, skip_head=False):
+    """Loads the weight file at ``path`` into ``model``.
+
+    Args:
+        model: A built Keras model.
+        path: A ``.h5`` (legacy), ``.weights.h5`` or ``.keras`` file.
+        skip_head: Leave the ``predictions`` layer as it is, whatever the
+            file holds for it (fine-tuning with another number of classes).
+
+    Raises:
+        WeightsFileError: If the file is unreadable, naming why.
+        WeightsMismatchError: If the file does not fit the model; the model
+            is left unchanged.
+    """
+    path = os.fspath(path)
+    entries = read_entries(path)
+    if entries is None:
+        _keras_load(model, path)
+        return
+    plan = _plan(model, entries, path, skip_head=skip_head)
+    for layer, arrays in plan:
+        layer.set_weights(arrays)
+
+
+def read_entries(path):
+    """Reads a weight file into ``{layer name: [(weight name or None, array)]}``.
+
+    Returns:
+        The entries in file order (layers without weights left out), or None
+        for a Keras 3 file without layer names (left to ``model.load_weights``).
+
+    Raises:
+        WeightsFileError: If the file is not HDF5 / a Keras archive, or is
+            truncated or corrupt.
+    """
+    _check_readable(path)
+    if zipfile.is_zipfile(path):
+        return _read_keras_archive(path)
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return _read_hdf5(f, path)
+    except OSError as e:
+        raise WeightsFileError(
+            f"{path} is a truncated or corrupt HDF5 file ({_first_line(e)}). "
+            "Download or save it again."
+        ) from None
+
+
+def _check_readable(path):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No weight file at {path}")
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if size == 0:
+        raise WeightsFileError(f"{path} is empty (0 bytes): not a weight file.")
+    if head.startswith(b"PK"):
+        return
+    import h5py
+
+    if head != _HDF5_SIGNATURE and not h5py.is_hdf5(path):
+        raise WeightsFileError(
+            f"{path} is not a weight file: neither HDF5 (.h5, .weights.h5) nor "
+            f"a .keras archive (it starts with {head!r})."
+        )
+
+
+def _read_keras_archive(path):
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "model.weights.h5" not in archive.namelist():
+                raise WeightsFileError(
+                    f"{path} is a zip archive without model.weights.h5: not a .keras file."
+                )
+            data = archive.read("model.weights.h5")
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise WeightsFileError(
+            f"{path} is a truncated or corrupt .keras archive ({e})."
+        ) from None
+    import h5py
+
+    try:
+        with h5py.File(io.BytesIO(data), "r") as f:
+            return _read_hdf5(f, path)
+    except OSError as e:
+        raise WeightsFileError(
+            f"The weights inside {path} are corrupt ({_first_line(e)})."
+        ) from None
+
+
+def _read_hdf5(f, path):
+    if "layer_names" in f.attrs:
+        return _read_legacy(f)
+    if "model_weights" in f and "layer_names" in f["model_weights"].attrs:
+        return _read_legacy(f["model_weights"])
+    if "layers" in f:
+        return _read_keras3(f)
+    raise WeightsFileError(
+        f"{path} is HDF5 but holds no Keras weights (no 'layer_names' or 'layers')."
+    )
+
+
+def _read_legacy(group):
+    entries = {}
+    for name in _strings(group.attrs["layer_names"]):
+        layer_group = group[name]
+        weight_names = _strings(layer_group.attrs.get("weight_names", []))
+        if weight_names:
+            entries[name] = [
+                (_short_name(w), np.asarray(layer_group[w])) for w in weight_names
+            ]
+    return entries
+
+
+def _read_keras3(f):
+    entries = {}
+    pending = [f["layers"]]
+    while pending:
+        layers_group = pending.pop(0)
+        for key in layers_group:
+            group = layers_group[key]
+            if "layers" in group:
+                pending.append(group["layers"])
+            variables = group.get("vars")
+            if variables is None or not len(variables):
+                continue
+            name = variables.attrs.get("name")
+            if name is None:
+                # Keras before 3.x wrote no layer names: let Keras match them.
+                return None
+            entries[_string(name)] = [
+                (None, np.asarray(variables[str(i)])) for i in range(len(variables))
+            ]
+    return entries
+
+
+def _plan(model, entries, path, *, skip_head):
+    """Pairs model layers with file arrays, checking everything first."""
+    layers = _weighted_layers(model)
+    if not {layer.name for layer in layers} & set(entries):
+        return _plan_in_order(model, layers, entries, path)
+    try:
+        return _plan_by_name(model, layers, entries, path, skip_head=skip_head)
+    except WeightsMismatchError:
+        if skip_head:
+            raise
+        # Keras matches legacy files by order; a file whose layers fit in
+        # order but carry other names loads as it would in Keras.
+        try:
+            return _plan_in_order(model, layers, entries, path)
+        except WeightsMismatchError:
+            pass
+        raise
+
+
+def _plan_by_name(model, layers, entries, path, *, skip_head):
+    by_name = {layer.name: layer for layer in layers}
+    head_entry = next((alias for alias in _HEAD_ALIASES if alias in entries), None)
+    plan, used = [], set()
+    for layer in layers:
+        if layer.name == HEAD and skip_head:
+            continue
+        expected = [tuple(w.shape) for w in layer.weights]
+        if layer.name == HEAD:
+            if head_entry is None:
+                # A file without the top: the classifier stays initialised.
+                continue
+            entries = {**entries, HEAD: entries[head_entry]}
+        if layer.name not in entries:
+            raise WeightsMismatchError(
+                f"{path} does not fit model {model.name!r}: the file has no weights for "
+                f"layer {layer.name!r} (shapes {expected}). The file is for another "
+                "architecture or depth."
+            )
+        used.add(layer.name)
+        arrays = _convert_legacy(layer, entries, used)
+        arrays = _ordered(layer, arrays)
+        found = [tuple(a.shape) for a in arrays]
+        if found != expected:
+            raise WeightsMismatchError(
+                f"{path} does not fit model {model.name!r}: layer {layer.name!r} "
+                f"expects shapes {expected}, the file holds {found}."
+                + (_head_hint() if layer.name == HEAD else
+                   " The file is for another architecture.")
+            )
+        plan.append((layer, arrays))
+    extra = [
+        name
+        for name in entries
+        if name not in used and name not in by_name and name not in _HEAD_ALIASES
+    ]
+    if extra:
+        shapes = [tuple(a.shape) for _, a in entries[extra[0]]]
+        raise WeightsMismatchError(
+            f"{path} does not fit model {model.name!r}: the file holds weights for "
+            f"layer {extra[0]!r} (shapes {shapes}), which the model does not have "
+            f"({len(extra)} such layers). The file is for a deeper or another architecture."
+        )
+    return plan
+
+
+def _plan_in_order(model, layers, entries, path):
+    file_layers = list(entries.items())
+    if len(file_layers) != len(layers):
+        raise WeightsMismatchError(
+            f"{path} does not fit model {model.name!r}: no layer name in common, and "
+            f"the file has {len(file_layers)} layers with weights where the model has "
+            f"{len(layers)} (the file starts with {file_layers[0][0]!r}, the model "
+            f"with {layers[0].name!r})."
+        )
+    plan = []
+    for layer, (file_name, weights) in zip(layers, file_layers):
+        arrays = [a for _, a in weights]
+        expected = [tuple(w.shape) for w in layer.weights]
+        found = [tuple(a.shape) for a in arrays]
+        if expected != found:
+            raise WeightsMismatchError(
+                f"{path} does not fit model {model.name!r} (matched in order, no "
+                f"common layer names): layer {layer.name!r} expects shapes {expected}, "
+                f"the file's layer {file_name!r} holds {found}."
+            )
+        plan.append((layer, arrays))
+    return plan
+
+
+def _convert_legacy(layer, entries, used):
+    """Returns the layer's arrays, turning a legacy ResNeXt pair into one kernel."""
+    weights = entries[layer.name]
+    groups = getattr(layer, "groups", 1)
+    if not layer.weights or groups <= 1:
+        return weights
+    kernel_shape = tuple(layer.weights[0].shape)
+    if not legacy_resnext.looks_depthwise(kernel_shape, [a.shape for _, a in weights], groups):
+        return weights
+    summing = None
+    if layer.name.endswith("_conv"):
+        gconv_name = layer.name[: -len("_conv")] + "_gconv"
+        if gconv_name in entries:
+            summing = entries[gconv_name][0][1]
+            used.add(gconv_name)
+    kernel = legacy_resnext.grouped_kernel(weights[0][1], groups, summing, layer_name=layer.name)
+    return [("kernel", kernel)]
+
+
+def _ordered(layer, weights):
+    """The arrays in the layer's variable order (legacy files name them)."""
+    names = [name for name, _ in weights]
+    wanted = [w.name.rsplit("/", 1)[-1] for w in layer.weights]
+    if None not in names and len(set(names)) == len(names) and sorted(names) == sorted(wanted):
+        lookup = dict(weights)
+        return [lookup[name] for name in wanted]
+    return [array for _, array in weights]
+
+
+def _weighted_layers(model):
+    """Layers that own weights, in model order, looking inside nested models."""
+    import keras
+
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            layers.extend(_weighted_layers(layer))
+        elif layer.weights:
+            layers.append(layer)
+    return layers
+
+
+def _keras_load(model, path):
+    try:
+        model.load_weights(path)
+    except (ValueError, KeyError) as e:
+        raise WeightsMismatchError(
+            f"{path} does not fit model {model.name!r}: {_first_line(e)}"
+        ) from None
+
+
+def _head_hint():
+    return (
+        " To fine-tune with another number of classes, load the backbone only: "
+        "keras_resnet.load_weights(model, path, skip_head=True), or a file "
+        "saved with include_top=False."
+    )
+
+
+def _strings(values):
+    return [_string(v) for v in values]
+
+
+def _string(value):
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def _short_name(weight_name):
+    # "conv1_conv/kernel:0" -> "kernel"
+    return weight_name.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def _first_line(error):
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,0 +1,253 @@
+"""The registry of weight files: one record per file, kept as data.
+
+The published records live in ``registry.json`` next to this module (shipped
+in the package); ``register_weights`` adds records at run time. A record is
+found by ``(model, tag, include_top)``; ``weights="imagenet"`` in a builder is
+such a lookup.
+"""
+
+import dataclasses
+import json
+import os
+import re
+import urllib.parse
+
+#: Replaces the base URL of every registered file (mirrors, air-gapped sites).
+URL_ENV = "KERAS_RESNET_WEIGHTS_URL"
+
+_REGISTRY_FILE = os.path.join(os.path.dirname(__file__), "registry.json")
+_HASH_LENGTHS = {"md5": 32, "sha256": 64}
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsRecord:
+    """One weight file.
+
+    Attributes:
+        model: The architecture's registry key (``"resnet50"``).
+        tag: The name users pass as ``weights=`` (``"imagenet"``).
+        include_top: Whether the file holds the classifier.
+        file_name: The name of the file in the cache.
+        url: Where the file is published.
+        file_hash: The file's hex digest.
+        hash_algorithm: ``"md5"`` (Keras's published files) or ``"sha256"``.
+        size: The file's size in bytes, when known.
+        num_params: Parameters of the model the file is for.
+        classes: Width of the classifier (None without the top).
+        preprocessing: The ``preprocess_input`` mode the weights expect.
+        top1: Published ImageNet top-1 accuracy (single 224 px centre crop).
+        top5: Published ImageNet top-5 accuracy.
+        accuracy_source: Where ``top1``/``top5`` were published.
+        license: The licence of the weights.
+    """
+
+    model: str
+    tag: str
+    include_top: bool
+    file_name: str
+    url: str
+    file_hash: str
+    hash_algorithm: str = "sha256"
+    size: int | None = None
+    num_params: int | None = None
+    classes: int | None = None
+    preprocessing: str | None = None
+    top1: float | None = None
+    top5: float | None = None
+    accuracy_source: str | None = None
+    license: str | None = None
+
+    @property
+    def key(self):
+        return (self.model, self.tag, self.include_top)
+
+    @property
+    def download_url(self):
+        """The URL to fetch, honouring ``KERAS_RESNET_WEIGHTS_URL``."""
+        base = os.environ.get(URL_ENV)
+        if base:
+            return base.rstrip("/") + "/" + self.file_name
+        return self.url
+
+
+def _load_published():
+    with open(_REGISTRY_FILE, encoding="utf-8") as f:
+        return [WeightsRecord(**fields) for fields in json.load(f)["records"]]
+
+
+# Keyed by (model, tag, include_top); insertion order is listing order.
+_RECORDS = {record.key: record for record in _load_published()}
+
+
+def records(model=None):
+    """Returns every record, or those of one model, in registration order."""
+    return [r for r in _RECORDS.values() if model is None or r.model == model]
+
+
+def published_records():
+    """Returns the records shipped in ``registry.json`` (not run-time ones)."""
+    return _load_published()
+
+
+def find(model, tag, *, include_top):
+    """Returns the record for ``(model, tag, include_top)``, or None."""
+    return _RECORDS.get((model, tag, bool(include_top)))
+
+
+def tags(model):
+    """Returns the tags registered for ``model``, sorted."""
+    return sorted({r.tag for r in records(model)})
+
+
+def resolve(model, tag, *, include_top, classes=1000):
+    """Chooses the file that serves ``weights=tag`` for a model being built.
+
+    With the top and a classifier as wide as a registered file's, that file;
+    otherwise (no top, or fine-tuning with another ``classes``) the file
+    without the top, leaving the classifier freshly initialised.
+
+    Args:
+        model: The architecture's registry key.
+        tag: The ``weights`` argument.
+        include_top: Whether the model has its classifier.
+        classes: Width of the model's classifier.
+
+    Returns:
+        ``(record, fresh_head)``: the file to load and whether the model's
+        classifier stays as initialised.
+
+    Raises:
+        ValueError: If no registered file serves this combination.
+    """
+    known = tags(model)
+    if tag not in known:
+        raise ValueError(
+            f"`weights` should be None, the path of an existing file, or a "
+            f"registered tag for {model!r} (registered: {known or 'none'}; see "
+            f"`keras-resnet weights list`). Received: weights={tag!r}"
+        )
+    top = find(model, tag, include_top=True)
+    if include_top and top is not None and top.classes == classes:
+        return top, False
+    notop = find(model, tag, include_top=False)
+    if notop is not None:
+        return notop, bool(include_top)
+    if include_top:
+        raise ValueError(
+            f"The {tag!r} weights of {model!r} have a {top.classes}-way classifier "
+            f"and no file without the top, so a {classes}-way model cannot be "
+            f"loaded from them. Received: classes={classes}"
+        )
+    raise ValueError(
+        f"The {tag!r} weights of {model!r} are registered only with the top; "
+        "build the model with include_top=True. Received: include_top=False"
+    )
+
+
+def register_weights(
+    model_name,
+    tag,
+    *,
+    url,
+    file_hash,
+    include_top,
+    hash_algorithm="sha256",
+    file_name=None,
+    size=None,
+    num_params=None,
+    classes=1000,
+    preprocessing=None,
+    top1=None,
+    top5=None,
+    accuracy_source=None,
+    license=None,
+    overwrite=False,
+):
+    """Registers a weight file, so that ``weights=tag`` finds it.
+
+    Example:
+        >>> register_weights("resnet50", "mycorp", url="https://mirror.local/r50.h5",
+        ...                  file_hash="<sha256>", include_top=False)
+        >>> base = ResNet50(weights="mycorp", include_top=False)
+
+    Args:
+        model_name: A model from ``keras_resnet.list_models()``.
+        tag: The name to pass as ``weights=``.
+        url: Where the file is downloaded from (``http(s)://`` or ``file://``).
+        file_hash: The hex digest of the file (``sha256sum FILE``).
+        include_top: Whether the file holds the classifier.
+        hash_algorithm: ``"sha256"`` (recommended) or ``"md5"``.
+        file_name: The name in the cache; defaults to the URL's last part.
+        size: The size in bytes; when given, checked after downloading.
+        num_params: Parameters of the model the file is for.
+        classes: Width of the classifier in the file (ignored without the top).
+        preprocessing: ``"caffe"``, ``"tf"`` or ``"torch"``.
+        top1, top5: Accuracies to show in ``keras-resnet weights list``.
+        accuracy_source: Where those accuracies come from.
+        license: The licence of the weights.
+        overwrite: Replace an existing record for the same
+            ``(model_name, tag, include_top)``.
+
+    Returns:
+        The new ``WeightsRecord``.
+
+    Raises:
+        ValueError: For an unknown model, a malformed hash or URL, or a record
+            that exists already (without ``overwrite=True``).
+    """
+    from keras_resnet.models import list_models
+
+    if model_name not in list_models():
+        raise ValueError(
+            f"`model_name` should be one of {list_models()}. Received: model_name={model_name!r}"
+        )
+    if not isinstance(tag, str) or not tag or os.sep in tag:
+        raise ValueError(f"`tag` should be a non-empty name without '{os.sep}'. Received: tag={tag!r}")
+    if hash_algorithm not in _HASH_LENGTHS:
+        raise ValueError(
+            f"`hash_algorithm` should be 'sha256' or 'md5'. Received: hash_algorithm={hash_algorithm!r}"
+        )
+    file_hash = str(file_hash).lower()
+    if not re.fullmatch(f"[0-9a-f]{{{_HASH_LENGTHS[hash_algorithm]}}}", file_hash):
+        raise ValueError(
+            f"`file_hash` should be {_HASH_LENGTHS[hash_algorithm]} hex digits "
+            f"(a {hash_algorithm} digest). Received: file_hash={file_hash!r}"
+        )
+    parsed = urllib.parse.urlparse(str(url))
+    if parsed.scheme not in ("http", "https", "file") or not parsed.path.strip("/"):
+        raise ValueError(f"`url` should be an http(s):// or file:// URL of a file. Received: url={url!r}")
+    if file_name is None:
+        file_name = os.path.basename(urllib.parse.unquote(parsed.path))
+    if not file_name or os.path.basename(file_name) != file_name:
+        raise ValueError(f"`file_name` should be a plain file name. Received: file_name={file_name!r}")
+    if size is not None and (not isinstance(size, int) or size <= 0):
+        raise ValueError(f"`size` should be a positive number of bytes. Received: size={size!r}")
+    record = WeightsRecord(
+        model=model_name,
+        tag=tag,
+        include_top=bool(include_top),
+        file_name=file_name,
+        url=str(url),
+        file_hash=file_hash,
+        hash_algorithm=hash_algorithm,
+        size=size,
+        num_params=num_params,
+        classes=classes if include_top else None,
+        preprocessing=preprocessing,
+        top1=top1,
+        top5=top5,
+        accuracy_source=accuracy_source,
+        license=license,
+    )
+    if record.key in _RECORDS and not overwrite:
+        raise ValueError(
+            f"Weights {tag!r} for {model_name!r} (include_top={bool(include_top)}) "
+            "are registered already; pass overwrite=True to replace them."
+        )
+    _RECORDS[record.key] = record
+    return record
+
+
+def unregister_weights(model_name, tag, *, include_top):
+    """Removes a record (used by tests and by ``overwrite`` workflows)."""
+    _RECORDS.pop((model_name, tag, bool(include_top)), None)

@@ -1,0 +1,351 @@
+"""Downloads through a loopback HTTP server: cache hits, corruption, outages, mirrors.
+
+The server runs in a thread on 127.0.0.1, serves bytes from a dict and counts
+every request, so "served from the cache" means zero requests, not a guess.
+Nothing here depends on the Keras backend, so these run on TensorFlow only.
+"""
+
+import hashlib
+import http.server
+import os
+import socket
+import threading
+
+import numpy as np
+import pytest
+
+import keras_resnet
+from keras_resnet import cli
+from keras_resnet.weights import download, registry
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        server = self.server
+        server.requests.append(self.path)
+        body = server.files.get(self.path)
+        if body is None:
+            self.send_error(404, "Not Found")
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path in server.truncate:
+            # Announce the whole body, send half, hang up.
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.files, httpd.requests, httpd.truncate = {}, [], set()
+    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Cache under tmp_path, no proxy for loopback, no mirror unless a test sets one."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.delenv(registry.URL_ENV, raising=False)
+    for proxy in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    saved = dict(registry._RECORDS)
+    yield
+    registry._RECORDS.clear()
+    registry._RECORDS.update(saved)
+
+
+def _record(url, body, *, algorithm="sha256", size=None, file_name="blob.h5"):
+    return registry.WeightsRecord(
+        model="resnet18",
+        tag="test",
+        include_top=False,
+        file_name=file_name,
+        url=url,
+        file_hash=hashlib.new(algorithm, body).hexdigest(),
+        hash_algorithm=algorithm,
+        size=size,
+    )
+
+
+def _cache_listing():
+    folder = download.cache_dir()
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def _closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+BODY = np.random.default_rng(0).bytes(300_000)
+
+
+def test_cache_follows_keras_home(tmp_path):
+    assert download.cache_dir() == str(tmp_path / "keras_home" / "models")
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "md5"])
+def test_download_then_cache_hit_without_network(server, algorithm):
+    server.files["/w/blob.h5"] = BODY
+    record = _record(server.base + "/w/blob.h5", BODY, algorithm=algorithm, size=len(BODY))
+
+    path = download.fetch(record, verbose=False)
+    assert path == os.path.join(download.cache_dir(), "blob.h5")
+    with open(path, "rb") as f:
+        assert f.read() == BODY
+    assert server.requests == ["/w/blob.h5"]
+
+    assert download.fetch(record, verbose=False) == path
+    assert server.requests == ["/w/blob.h5"], "a verified cached file must not touch the network"
+    assert _cache_listing() == ["blob.h5"]
+
+
+def test_hash_mismatch_leaves_nothing(server):
+    server.files["/blob.h5"] = BODY
+    record = _record(server.base + "/blob.h5", b"another file")
+    with pytest.raises(download.WeightsIntegrityError) as info:
+        download.fetch(record, verbose=False)
+    message = str(info.value)
+    assert "blob.h5" in message
+    assert record.file_hash in message
+    assert hashlib.sha256(BODY).hexdigest() in message
+    assert _cache_listing() == []
+
+
+def test_truncated_body_leaves_nothing(server):
+    server.files["/blob.h5"] = BODY
+    server.truncate.add("/blob.h5")
+    record = _record(server.base + "/blob.h5", BODY)
+    with pytest.raises(download.WeightsIntegrityError) as info:
+        download.fetch(record, verbose=False)
+    message = str(info.value)
+    assert "truncated" in message
+    assert f"{len(BODY) // 2} of {len(BODY)} bytes" in message
+    assert record.file_hash in message
+    assert hashlib.sha256(BODY[: len(BODY) // 2]).hexdigest() in message
+    assert _cache_listing() == []
+
+
+def test_wrong_size_leaves_nothing(server):
+    server.files["/blob.h5"] = BODY
+    record = _record(server.base + "/blob.h5", BODY, size=len(BODY) + 1)
+    with pytest.raises(download.WeightsIntegrityError, match="registry says"):
+        download.fetch(record, verbose=False)
+    assert _cache_listing() == []
+
+
+def test_404_names_url_and_remedies(server):
+    record = _record(server.base + "/missing.h5", BODY, file_name="missing.h5")
+    with pytest.raises(download.WeightsDownloadError) as info:
+        download.fetch(record, verbose=False)
+    message = str(info.value)
+    assert server.base + "/missing.h5" in message
+    assert "404" in message
+    assert registry.URL_ENV in message
+    assert os.path.join(download.cache_dir(), "missing.h5") in message
+    assert _cache_listing() == []
+
+
+def test_server_down_names_url_and_remedies():
+    url = f"http://127.0.0.1:{_closed_port()}/blob.h5"
+    record = _record(url, BODY)
+    with pytest.raises(download.WeightsDownloadError) as info:
+        download.fetch(record, verbose=False)
+    message = str(info.value)
+    assert url in message
+    assert registry.URL_ENV in message
+    assert os.path.join(download.cache_dir(), "blob.h5") in message
+    assert _cache_listing() == []
+
+
+def test_corrupt_cached_file_is_replaced(server):
+    server.files["/blob.h5"] = BODY
+    record = _record(server.base + "/blob.h5", BODY)
+    os.makedirs(download.cache_dir())
+    with open(os.path.join(download.cache_dir(), "blob.h5"), "wb") as f:
+        f.write(BODY[:1000])
+    path = download.fetch(record, verbose=False)
+    with open(path, "rb") as f:
+        assert f.read() == BODY
+    assert server.requests == ["/blob.h5"]
+    assert _cache_listing() == ["blob.h5"]
+
+
+def test_mirror_variable_redirects_published_files(server, monkeypatch):
+    monkeypatch.setenv(registry.URL_ENV, server.base + "/mirror/")
+    record = registry.find("resnet50", "imagenet", include_top=False)
+    assert record.download_url == server.base + "/mirror/" + record.file_name
+    # The mirror lacks the file: the request went to it, under Keras's file name.
+    with pytest.raises(download.WeightsDownloadError, match="mirror"):
+        download.fetch(record, verbose=False)
+    assert server.requests == ["/mirror/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"]
+
+
+@pytest.fixture(scope="module")
+def resnet18_file(tmp_path_factory):
+    """A ResNet18 backbone with weights drawn from U(0.5, 1.5), saved by Keras.
+
+    Returns the file's bytes and ``{layer name: arrays}``.
+    """
+    model = keras_resnet.ResNet18(weights=None, include_top=False, input_shape=(32, 32, 3))
+    rng = np.random.default_rng(1)
+    model.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in model.get_weights()])
+    path = tmp_path_factory.mktemp("r18") / "r18_notop.weights.h5"
+    model.save_weights(path)
+    with open(path, "rb") as f:
+        body = f.read()
+    return body, {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+
+
+def _assert_weights(model, expected):
+    for name, arrays in expected.items():
+        for got, want in zip(model.get_layer(name).get_weights(), arrays, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_register_weights_and_mirror_end_to_end(server, monkeypatch, resnet18_file):
+    body, expected = resnet18_file
+    server.files["/mirror/r18_notop.weights.h5"] = body
+    keras_resnet.register_weights(
+        "resnet18",
+        "mycorp",
+        url="https://unreachable.invalid/models/r18_notop.weights.h5",
+        file_hash=hashlib.sha256(body).hexdigest(),
+        include_top=False,
+        size=len(body),
+    )
+    monkeypatch.setenv(registry.URL_ENV, server.base + "/mirror")
+
+    model = keras_resnet.ResNet18(weights="mycorp", include_top=False, input_shape=(32, 32, 3))
+    _assert_weights(model, expected)
+    assert server.requests == ["/mirror/r18_notop.weights.h5"]
+
+    keras_resnet.ResNet18(weights="mycorp", include_top=False, input_shape=(32, 32, 3))
+    assert len(server.requests) == 1, "the second build must come from the cache"
+
+
+def test_fine_tuning_loads_backbone_and_leaves_a_fresh_head(server, resnet18_file):
+    body, expected = resnet18_file
+    server.files["/r18_notop.weights.h5"] = body
+    keras_resnet.register_weights(
+        "resnet18",
+        "mycorp",
+        url=server.base + "/r18_notop.weights.h5",
+        file_hash=hashlib.sha256(body).hexdigest(),
+        include_top=False,
+    )
+    # keras.applications refuses weights + include_top + classes != 1000.
+    model = keras_resnet.ResNet18(weights="mycorp", include_top=True, classes=10)
+
+    _assert_weights(model, expected)
+    weighted = [layer.name for layer in model.layers if layer.weights]
+    assert sorted(weighted) == sorted([*expected, "predictions"])
+    kernel, bias = model.get_layer("predictions").get_weights()
+    assert kernel.shape == (512, 10)
+    # Fresh Glorot-uniform kernel: |w| <= sqrt(6 / (512 + 10)) ~ 0.107, far
+    # from the file's U(0.5, 1.5); zero bias.
+    assert np.abs(kernel).max() <= np.sqrt(6 / (512 + 10))
+    np.testing.assert_array_equal(bias, np.zeros(10))
+
+
+def test_cli_fetch_list_and_verify(server, resnet18_file, capsys):
+    body, _ = resnet18_file
+    server.files["/r18.weights.h5"] = body
+    keras_resnet.register_weights(
+        "resnet18",
+        "mycorp",
+        url=server.base + "/r18.weights.h5",
+        file_hash=hashlib.sha256(body).hexdigest(),
+        include_top=False,
+        size=len(body),
+    )
+    assert cli.main(["weights", "fetch", "resnet18", "--tag", "mycorp"]) == 0
+    assert server.requests == ["/r18.weights.h5"]
+
+    capsys.readouterr()
+    assert cli.main(["weights", "list", "resnet18"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 2  # header + the one record
+    assert listed[1].split()[:3] == ["resnet18", "mycorp", "notop"]
+    assert "yes" in listed[1].split()
+
+    assert cli.main(["weights", "verify"]) == 0
+    assert capsys.readouterr().out.startswith("ok ")
+
+    cached = os.path.join(download.cache_dir(), "r18.weights.h5")
+    with open(cached, "r+b") as f:
+        f.seek(len(body) // 2)
+        byte = f.read(1)
+        f.seek(len(body) // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    assert cli.main(["weights", "verify", "--delete"]) == 1
+    out = capsys.readouterr().out
+    assert "BAD" in out and hashlib.sha256(body).hexdigest() in out
+    assert not os.path.exists(cached)
+
+
+def test_cli_fetch_unknown_model_is_a_usage_error(capsys):
+    assert cli.main(["weights", "fetch", "resnet999"]) == 2
+    assert "resnet999" in capsys.readouterr().err
+
+
+def _record_tool():
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "weights", "record.py")
+    spec = importlib.util.spec_from_file_location("weights_record_tool", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_record_tool_prints_a_record_that_loads(tmp_path, resnet18_file, capsys):
+    import json
+
+    body, _ = resnet18_file
+    path = tmp_path / "r18_notop.weights.h5"
+    path.write_bytes(body)
+    tool = _record_tool()
+    url = "https://mirror.local/r18_notop.weights.h5"
+    assert tool.main([str(path), "--model", "resnet18", "--tag", "t", "--url", url, "--no-top"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["file_hash"] == hashlib.sha256(body).hexdigest()
+    assert record["size"] == len(body)
+    assert record["file_name"] == "r18_notop.weights.h5"
+    # ResNet18 without the top, counted by hand: the stem conv 7*7*3*64 and its
+    # BN (4*64), then per 3x3 conv k*k*cin*cout + 4*cout, per projection
+    # cin*cout + 4*cout.
+    bn = lambda c: 4 * c  # noqa: E731
+    conv = lambda k, cin, cout: k * k * cin * cout + bn(cout)  # noqa: E731
+    stem = 7 * 7 * 3 * 64 + bn(64)
+    stage2 = 4 * conv(3, 64, 64)
+    later = sum(
+        conv(3, cin, cout) + 3 * conv(3, cout, cout) + conv(1, cin, cout)
+        for cin, cout in ((64, 128), (128, 256), (256, 512))
+    )
+    assert record["num_params"] == stem + stage2 + later
+
+    keras_resnet.register_weights(**_as_register_arguments(record))
+    assert tool.verify([str(path)]) == 0
+    path.write_bytes(body[:-1])
+    assert tool.verify([str(path)]) == 1
+
+
+def _as_register_arguments(record):
+    arguments = {k: v for k, v in record.items() if k not in ("model", "file_name")}
+    arguments["model_name"] = record["model"]
+    return arguments
