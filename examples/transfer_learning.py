@@ -1,11 +1,17 @@
 """Transfer learning with a ResNet backbone: train a new head frozen, then fine-tune.
 
-The backbone is ``include_top=False, pooling="avg"`` (the model card's use)
-and is *called with ``training=False``*: its BatchNorm layers then use their
-moving statistics and never update them, both while frozen and during
-fine-tuning. Calling it in training mode instead would let a few batches of a
-small new dataset overwrite statistics learned on 1.28M images - the mistake
-users make most often.
+The backbone is ``include_top=False, pooling="avg"`` (the model card's use).
+Its BatchNorm layers stay in inference mode throughout - they use their
+moving statistics and never update them - both while the backbone is frozen
+and during fine-tuning. Letting them train would let a few batches of a small
+new dataset overwrite statistics learned on 1.28M images: the mistake users
+make most often.
+
+In Keras 3 a BatchNormalization layer with ``trainable=False`` runs in
+inference mode. Calling the backbone with ``training=False`` when building
+the functional model is not enough: ``fit``'s training flag overrides it
+(measured with Keras 3.15: the moving statistics move). So fine-tuning
+unfreezes every layer *except* the BatchNorm ones.
 
     python examples/transfer_learning.py                      # ImageNet weights, digits
     python examples/transfer_learning.py --weights none --limit 256 --image-size 32
@@ -29,10 +35,22 @@ def build_classifier(backbone_name, *, input_shape, classes, weights):
         backbone_name, include_top=False, pooling="avg", weights=weights, input_shape=input_shape
     )
     inputs = keras.Input(shape=input_shape)
-    # training=False pins BatchNorm to inference mode even after unfreezing.
-    features = backbone(inputs, training=False)
+    features = backbone(inputs)
     outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(features)
     return keras.Model(inputs, outputs, name=f"{backbone_name}_transfer"), backbone
+
+
+def freeze(backbone):
+    """Freezes the whole backbone (BatchNorm then runs in inference mode)."""
+    backbone.trainable = False
+
+
+def unfreeze(backbone):
+    """Unfreezes the backbone for fine-tuning, keeping BatchNorm frozen (inference mode)."""
+    backbone.trainable = True
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
 
 
 def datasets(*, image_size, preprocessing_mode, batch_size, limit=None):
@@ -74,13 +92,13 @@ def main(argv=None):
     )
 
     # 1. Frozen backbone: only the new head learns.
-    backbone.trainable = False
+    freeze(backbone)
     model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy", metrics=["accuracy"])
     model.fit(train, epochs=args.frozen_epochs, verbose=2)
     frozen = model.evaluate(test, verbose=0, return_dict=True)["accuracy"]
 
-    # 2. Fine-tuning: everything learns, slowly (recompile after changing trainable).
-    backbone.trainable = True
+    # 2. Fine-tuning: all but BatchNorm learns, slowly (recompile after changing trainable).
+    unfreeze(backbone)
     model.compile(
         keras.optimizers.SGD(1e-3, momentum=0.9), "categorical_crossentropy", metrics=["accuracy"]
     )

@@ -628,6 +628,9 @@ def fit(
     if distribution.is_chief:
         save_weights(model, os.path.join(run_dir, "final.weights.h5"))
         plot_log(os.path.join(run_dir, "log.csv"), os.path.join(run_dir, "curves.png"))
+    else:
+        worker_dir = os.path.join(run_dir, "workers", str(distribution.worker_index))
+        save_weights(model, os.path.join(worker_dir, "final.weights.h5"))
     return history
 
 
