@@ -212,7 +212,7 @@ def test_multiworker_two_processes_end_with_equal_weights(tmp_path):
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "keras_resnet", "train", "--strategy", "multiworker",
-                 "--epochs", "2", "--run-dir", run_dir, "--verbose", "2"],
+                 "--epochs", "1", "--run-dir", run_dir, "--verbose", "2"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 env=_env(TF_CONFIG=tf_config), cwd=ROOT,
             )

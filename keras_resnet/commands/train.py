@@ -199,16 +199,21 @@ def run(args, callbacks=()):
         verbose=verbose,
     )
 
-    if distribution.is_chief:
-        best = os.path.join(run_dir, "best.weights.h5")
-        if os.path.exists(best):
-            model.load_weights(best)
-        if "test" in splits:
-            results = model.evaluate(dataset("test"), verbose=0, return_dict=True)
+    # Evaluation is collective under multiworker: every worker takes part, with
+    # the final weights (identical everywhere; the best file is the chief's).
+    label = "final weights"
+    best = os.path.join(run_dir, "best.weights.h5")
+    if distribution.name != "multiworker" and os.path.exists(best):
+        model.load_weights(best)
+        label = "best validation epoch's weights"
+    if "test" in splits:
+        results = model.evaluate(dataset("test"), verbose=0, return_dict=True)
+        if distribution.is_chief:
             print(
                 f"test accuracy: {results['accuracy']:.4f} ({len(splits['test'][0])} images, "
-                f"best validation epoch's weights)"
+                f"{label})"
             )
+    if distribution.is_chief:
         print(f"wrote {os.path.join(run_dir, 'curves.png')} and {os.path.join(run_dir, 'log.csv')}")
     return 0
 
