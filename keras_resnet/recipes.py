@@ -128,7 +128,7 @@ RECIPES = {
     # turn digits into other shapes; the 8x8 scans are upsampled to 16x16.
     "digits": Recipe(
         name="digits",
-        epochs=15,
+        epochs=20,
         batch_size=64,
         base_batch_size=128,
         schedule="steps",
