@@ -112,3 +112,29 @@ def test_train_evaluate_predict_on_an_image_folder(tmp_path, capsys):
         scores = [float(line.split()[2]) for line in block]
         assert sorted(names) == ["cat", "dog"]
         assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1) < 1e-3
+
+
+@requires_tensorflow
+@pytest.mark.slow
+def test_train_options_plateau_warmup_smoothing_mixed_precision(tmp_path, capsys):
+    import keras
+
+    data = _folder(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    try:
+        status = cli.main([
+            "train", "--data", str(data), "--model", "small-resnet", "--recipe", "imagenet",
+            "--image-size", "16", "--epochs", "2", "--batch-size", "2", "--run-dir", str(run_dir),
+            "--schedule", "plateau", "--warmup-epochs", "1", "--label-smoothing", "0.1",
+            "--mixed-precision", "--verbose", "0",
+        ])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert status == 0
+    config = json.load(open(run_dir / "run.json"))
+    # imagenet recipe: lr 0.1 x 2 / 256.
+    assert config["learning_rate"] == pytest.approx(0.1 * 2 / 256)
+    log = [line.split(",") for line in open(run_dir / "log.csv").read().split()]
+    lr = [float(row[log[0].index("lr")]) for row in log[1:]]
+    # 3 steps per epoch, warm-up over the first epoch reaches the peak.
+    assert lr[0] == pytest.approx(0.1 * 2 / 256, rel=1e-5)
