@@ -177,7 +177,7 @@ def test_kill_in_epoch_3_then_rerun_resumes_at_epoch_3(tmp_path):
 # ---------------------------------------------------------------------------
 
 
-@requires_tensorflow
+@pytest.mark.backend_agnostic  # under JAX: keras.distribution.DataParallel
 @pytest.mark.slow
 def test_mirrored_two_virtual_devices_converges(tmp_path):
     run_dir = str(tmp_path / "run")
