@@ -26,6 +26,8 @@ setup(
         "tensorflow": ["tensorflow>=2.16"],
         "jax": ["jax[cpu]"],
         "plot": ["matplotlib"],
+        # keras-resnet train/evaluate/predict: tf.data, the digits, the curves, image checks.
+        "train": ["tensorflow>=2.16", "scikit-learn", "matplotlib", "pillow"],
         "test": [
             "pytest",
             "tf_keras",

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Order is the order of ``keras-resnet --help``.
-COMMANDS = ("models", "summary", "weights")
+COMMANDS = ("train", "evaluate", "predict", "summary", "models", "weights")
 
 
 class UsageError(Exception):

@@ -1,0 +1,81 @@
+"""``keras-resnet evaluate``: accuracy of a trained run, with optional 10-crop testing."""
+
+import os
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="top-1/top-5 accuracy of a run's weights on an image folder (or the digits test set)",
+        description="Evaluates a run directory made by `keras-resnet train`. Without --data "
+        "a digits run is evaluated on its held-out test split.",
+    )
+    parser.add_argument("--run-dir", required=True, help="run directory of `keras-resnet train`")
+    parser.add_argument("--data", default=None, help="image folder, one sub-folder per class")
+    parser.add_argument(
+        "--weights", default="best",
+        help="best (default), final, or a weights file",
+    )
+    parser.add_argument("--ten-crop", action="store_true",
+                        help="average the four corner and centre crops and their flips")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from keras_resnet.cli import UsageError
+    from keras_resnet import training
+
+    try:
+        config = training.load_run(args.run_dir)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    weights = {
+        "best": os.path.join(args.run_dir, "best.weights.h5"),
+        "final": os.path.join(args.run_dir, "final.weights.h5"),
+    }.get(args.weights, args.weights)
+    if not os.path.exists(weights):
+        raise UsageError(f"weights file not found: {weights}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be positive. Received: {args.batch_size}")
+
+    from keras_resnet import data
+
+    if args.data is None:
+        if config["data"] != "digits":
+            raise UsageError("--data is required for a run not trained on the digits")
+        images, labels = data.load_digits(seed=config["seed"])["test"]
+    else:
+        try:
+            folder = data.image_folder(args.data, class_names=config["class_names"])
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        for path, reason in folder.skipped:
+            print(f"skipped unreadable image {path}: {reason}")
+        images, labels = folder.paths, folder.labels
+
+    size, augmentation = config["image_size"], config["augmentation"]
+    if args.ten_crop:
+        transform = data.ten_crop_transform(augmentation, image_size=size)
+    else:
+        transform = data.eval_transform(augmentation, image_size=size)
+    dataset = data.make_dataset(
+        images, labels, transform=transform, preprocessing_mode=config["preprocessing"],
+        batch_size=args.batch_size,
+    )
+    model = training.build_model(config["model"], classes=config["classes"], image_size=size)
+    model.load_weights(weights)
+    if args.ten_crop:
+        results = training.evaluate_ten_crop(model, dataset)
+    else:
+        results = training.evaluate_ten_crop(model, dataset.map(_one_crop))
+    print(
+        f"{'10-crop' if args.ten_crop else 'centre'} top-1 accuracy: {results['accuracy']:.4f}  "
+        f"top-5: {results['top5']:.4f}  ({results['count']} images, {os.path.basename(weights)})"
+    )
+    return 0
+
+
+def _one_crop(images, labels):
+    # A single crop is the 10-crop evaluation with one crop per image.
+    return images[:, None], labels

@@ -1,0 +1,286 @@
+"""``keras-resnet train``: the paper's recipe on digits, image folders, GPUs, clusters."""
+
+import os
+
+DEFAULT_RUN_DIR = os.path.join("runs", "digits")
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "train",
+        help="train a ResNet (default: the embedded digits, a small ResNet, ~2 min on 2 cores)",
+        description="Trains a ResNet with a recipe from keras_resnet.recipes. Without "
+        "--data it trains on scikit-learn's handwritten digits. The run directory "
+        "is resumable: rerun the same command after a crash to continue.",
+    )
+    parser.add_argument(
+        "--model", default=None,
+        help="small-resnet (default without --data) or a name from `keras-resnet models` "
+        "(default with --data: resnet50)",
+    )
+    parser.add_argument(
+        "--data", default=None,
+        help="image folder, one sub-folder of JPEG/PNG per class; with train/ and val/ "
+        "(and optionally test/) sub-folders they are used as the splits",
+    )
+    parser.add_argument("--val-data", default=None, help="validation image folder")
+    parser.add_argument(
+        "--recipe", default=None,
+        help="imagenet, cifar or digits (default: digits without --data, imagenet with)",
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="total epochs (recipe's default)")
+    parser.add_argument(
+        "--batch-size", type=int, default=None,
+        help="global batch size over all replicas; the learning rate scales with it",
+    )
+    parser.add_argument("--lr", type=float, default=None, help="learning rate at the recipe's base batch")
+    parser.add_argument("--weight-decay", type=float, default=None, help="L2 coefficient (1e-4)")
+    parser.add_argument("--schedule", choices=("plateau", "steps"), default=None)
+    parser.add_argument("--warmup-epochs", type=float, default=None, help="linear warm-up")
+    parser.add_argument("--label-smoothing", type=float, default=None)
+    parser.add_argument("--image-size", type=int, default=None, help="training resolution")
+    parser.add_argument(
+        "--weights", default="none",
+        help="none (default), imagenet (fine-tune, new head if the classes differ) or a file",
+    )
+    parser.add_argument("--run-dir", default=None, help=f"run directory (default {DEFAULT_RUN_DIR} "
+                        "without --data, runs/<model> with)")
+    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default")
+    parser.add_argument(
+        "--virtual-devices", type=int, default=None,
+        help="with --strategy mirrored on a machine without GPU: split the CPU into N devices",
+    )
+    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 policy")
+    parser.add_argument("--xla", action="store_true", help="compile the train step with XLA")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, init and shuffle")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip decoding every image once before training")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+                        help="1: progress bar, 2: a line per epoch (default: bar on a terminal)")
+    parser.set_defaults(func=run)
+
+
+def _check_args(args):
+    from keras_resnet.cli import UsageError
+
+    for name in ("epochs", "batch_size", "image_size", "virtual_devices"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive. Received: {value}")
+    if args.data is not None and not os.path.isdir(args.data):
+        raise UsageError(f"data folder not found: {args.data}")
+    if args.val_data is not None and not os.path.isdir(args.val_data):
+        raise UsageError(f"validation folder not found: {args.val_data}")
+    if args.virtual_devices and args.strategy != "mirrored":
+        raise UsageError("--virtual-devices needs --strategy mirrored")
+
+
+def run(args, callbacks=()):
+    """Trains as ``args`` say; ``callbacks`` are extra Keras callbacks (for tests)."""
+    from keras_resnet.cli import UsageError
+
+    _check_args(args)
+    digits = args.data is None
+    model_name = (args.model or ("small-resnet" if digits else "resnet50")).lower()
+
+    from keras_resnet import recipes
+
+    recipe_name = args.recipe or ("digits" if digits else "imagenet")
+    try:
+        recipe = recipes.get(recipe_name)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    recipe = recipe.replace(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        base_lr=args.lr,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing,
+        image_size=args.image_size,
+    )
+
+    # TensorFlow and Keras from here on; devices are configured first.
+    import keras
+
+    from keras_resnet import data, training
+
+    if model_name not in training.model_names():
+        raise UsageError(
+            f"unknown model {model_name!r}; known: {', '.join(training.model_names())}"
+        )
+    try:
+        distribution = training.make_distribution(
+            args.strategy, virtual_devices=args.virtual_devices
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.utils.set_random_seed(args.seed)
+
+    splits = _load_splits(args, digits)
+    class_names = splits["class_names"]
+    train_x, train_y = splits["train"]
+    if recipe.batch_size > len(train_x):
+        raise UsageError(
+            f"--batch-size {recipe.batch_size} is larger than the training set "
+            f"({len(train_x)} images)"
+        )
+    run_dir = args.run_dir or (DEFAULT_RUN_DIR if digits else os.path.join("runs", model_name))
+    mode = training.preprocessing_mode(model_name)
+    num_classes = len(class_names)
+
+    def dataset(split, *, train=False):
+        images, labels = splits[split]
+        if train:
+            transform = data.training_transform(recipe.augmentation, image_size=recipe.image_size)
+        else:
+            transform = data.eval_transform(recipe.augmentation, image_size=recipe.image_size)
+        return data.make_dataset(
+            images, labels, transform=transform, preprocessing_mode=mode,
+            batch_size=recipe.batch_size, num_classes=num_classes,
+            shuffle=train, seed=args.seed, drop_remainder=train,
+        )
+
+    train_ds, val_ds = dataset("train", train=True), dataset("val")
+    steps = training.steps_per_epoch(len(train_x), recipe.batch_size)
+
+    with distribution.scope():
+        try:
+            model = training.build_model(
+                model_name, classes=num_classes, image_size=recipe.image_size,
+                weights=args.weights,
+            )
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        schedule_callbacks = training.compile_model(
+            model, recipe, batch_size=recipe.batch_size, steps_per_epoch=steps,
+            epochs=recipe.epochs, jit_compile=True if args.xla else "auto",
+        )
+
+    if distribution.is_chief:
+        os.makedirs(run_dir, exist_ok=True)
+        training.write_json(os.path.join(run_dir, "classes.json"), class_names)
+        training.write_json(
+            os.path.join(run_dir, "run.json"),
+            {
+                "model": model_name,
+                "classes": num_classes,
+                "class_names": class_names,
+                "image_size": recipe.image_size,
+                "preprocessing": mode,
+                "augmentation": recipe.augmentation,
+                "recipe": recipe.name,
+                "epochs": recipe.epochs,
+                "batch_size": recipe.batch_size,
+                "learning_rate": recipe.learning_rate(),
+                "weight_decay": recipe.weight_decay,
+                "strategy": args.strategy,
+                "replicas": distribution.num_replicas,
+                "data": os.path.abspath(args.data) if args.data else "digits",
+                "seed": args.seed,
+            },
+        )
+        if digits:
+            _write_samples(run_dir, *splits["test"])
+        print(
+            f"{model_name}: {model.count_params():,} parameters; {len(train_x)} training "
+            f"images, {num_classes} classes; {distribution.num_replicas} replica(s); "
+            f"batch {recipe.batch_size}, lr {recipe.learning_rate():g}; run dir {run_dir}",
+            flush=True,
+        )
+
+    verbose = "auto" if args.verbose is None else args.verbose
+    training.fit(
+        model, train_ds, validation_data=val_ds, epochs=recipe.epochs, run_dir=run_dir,
+        callbacks=list(schedule_callbacks) + list(callbacks), distribution=distribution,
+        verbose=verbose,
+    )
+
+    # Evaluation is collective under multiworker: every worker takes part, with
+    # the final weights (identical everywhere; the best file is the chief's).
+    label = "final weights"
+    best = os.path.join(run_dir, "best.weights.h5")
+    if distribution.name != "multiworker" and os.path.exists(best):
+        model.load_weights(best)
+        label = "best validation epoch's weights"
+    if "test" in splits:
+        results = model.evaluate(dataset("test"), verbose=0, return_dict=True)
+        if distribution.is_chief:
+            print(
+                f"test accuracy: {results['accuracy']:.4f} ({len(splits['test'][0])} images, "
+                f"{label})"
+            )
+    if distribution.is_chief:
+        print(f"wrote {os.path.join(run_dir, 'curves.png')} and {os.path.join(run_dir, 'log.csv')}")
+    return 0
+
+
+def _load_splits(args, digits):
+    """``{"train": (x, y), "val": ..., ["test": ...], "class_names": [...]}``."""
+    from keras_resnet import data
+    from keras_resnet.cli import UsageError
+
+    if digits:
+        return data.load_digits(seed=args.seed)
+    verify = not args.no_verify
+    root = args.data
+    try:
+        if os.path.isdir(os.path.join(root, "train")):
+            train = data.image_folder(os.path.join(root, "train"), verify=verify)
+            splits = {"train": train}
+            for split in ("val", "test"):
+                folder = os.path.join(root, split)
+                if split == "val" and args.val_data:
+                    folder = args.val_data
+                if os.path.isdir(folder):
+                    splits[split] = data.image_folder(
+                        folder, class_names=train.class_names, verify=verify
+                    )
+        else:
+            train = data.image_folder(root, verify=verify)
+            splits = {"train": train}
+            if args.val_data:
+                splits["val"] = data.image_folder(
+                    args.val_data, class_names=train.class_names, verify=verify
+                )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    for folder in splits.values():
+        for path, reason in folder.skipped:
+            print(f"skipped unreadable image {path}: {reason}")
+    out = {k: (v.paths, v.labels) for k, v in splits.items()}
+    out["class_names"] = train.class_names
+    if "val" not in out:
+        out["train"], out["val"] = _split_off(*out["train"], fraction=0.1, seed=args.seed)
+    if len(out["train"][0]) == 0:
+        raise UsageError(f"no readable training images in {root}")
+    return out
+
+
+def _split_off(paths, labels, *, fraction, seed):
+    """Holds out ``fraction`` of each class (at least one image) for validation."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    val = np.zeros(len(paths), dtype=bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if len(members) > 1:
+            k = max(1, round(fraction * len(members)))
+            val[rng.choice(members, size=k, replace=False)] = True
+    pick = lambda mask: ([p for p, m in zip(paths, mask) if m], labels[mask])  # noqa: E731
+    return pick(~val), pick(val)
+
+
+def _write_samples(run_dir, images, labels, count=5):
+    """Saves a few test digits as PNG files for ``keras-resnet predict`` to read."""
+    from PIL import Image
+
+    folder = os.path.join(run_dir, "samples")
+    os.makedirs(folder, exist_ok=True)
+    for i in range(min(count, len(images))):
+        path = os.path.join(folder, f"test{i}-label{labels[i]}.png")
+        Image.fromarray(images[i]).save(path)

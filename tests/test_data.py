@@ -1,0 +1,181 @@
+"""Input pipelines: shapes, ranges, randomness, 10-crop, folders, digits."""
+
+import logging
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from keras_resnet import data, preprocessing  # noqa: E402
+
+
+def _image(h, w, seed=0):
+    return tf.constant(np.random.default_rng(seed).uniform(0, 255, (h, w, 3)), tf.float32)
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
+def test_tf_preprocess_matches_preprocess_input(mode):
+    x = np.random.default_rng(1).uniform(0, 255, (4, 5, 3)).astype(np.float32)
+    expected = preprocessing.preprocess_input(x.copy(), data_format="channels_last", mode=mode)
+    np.testing.assert_allclose(data.preprocess(tf.constant(x), mode).numpy(), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_resize_shorter_side_keeps_aspect():
+    # 40x60 -> shorter side 32 -> 32x48 (60 * 32 / 40 = 48).
+    assert data.resize_shorter_side(_image(40, 60), 32).shape == (32, 48, 3)
+    assert data.resize_shorter_side(_image(60, 40), 32).shape == (48, 32, 3)
+
+
+def test_imagenet_train_transform_is_random_with_right_shape_and_range():
+    image = _image(40, 60)
+    a = data.imagenet_train_transform(image, size=24, scale=(28, 54), pca_std=0.0)
+    b = data.imagenet_train_transform(image, size=24, scale=(28, 54), pca_std=0.0)
+    assert a.shape == b.shape == (24, 24, 3)
+    # Bilinear resizing with antialiasing of values in [0, 255] stays in range.
+    assert float(tf.reduce_min(a)) >= -1e-3 and float(tf.reduce_max(a)) <= 255 + 1e-3
+    assert not np.allclose(a.numpy(), b.numpy())
+
+
+def test_eval_transform_is_deterministic_centre_crop():
+    image = _image(40, 60)
+    a = data.imagenet_eval_transform(image, size=24, resize=28)
+    b = data.imagenet_eval_transform(image, size=24, resize=28)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # Identity resize (shorter side already 28): the crop is the exact centre window.
+    image28 = _image(28, 40)
+    crop = data.imagenet_eval_transform(image28, size=24, resize=28).numpy()
+    np.testing.assert_allclose(crop, image28.numpy()[2:26, 8:32], atol=1e-3)
+
+
+def test_pca_lighting_shifts_every_pixel_by_one_rgb_vector():
+    image = _image(5, 6)
+    out = data.pca_lighting(image, 0.1).numpy()
+    delta = out - image.numpy()
+    np.testing.assert_allclose(delta, np.broadcast_to(delta[0, 0], delta.shape), atol=1e-3)
+    assert np.abs(delta[0, 0]).max() > 0
+    np.testing.assert_array_equal(data.pca_lighting(image, 0.0).numpy(), image.numpy())
+
+
+def test_cifar_transform_is_a_shifted_window_of_the_padded_image():
+    image = _image(8, 8).numpy()
+    padded = np.pad(image, ((4, 4), (4, 4), (0, 0)))
+    seen = set()
+    for _ in range(6):
+        out = data.cifar_train_transform(tf.constant(image), pad=4, flip=False).numpy()
+        matches = [
+            (i, j) for i in range(9) for j in range(9)
+            if np.array_equal(out, padded[i : i + 8, j : j + 8])
+        ]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) > 1  # random offsets
+
+
+def test_ten_crop_on_a_hand_made_image():
+    # Pixel (r, c) holds 10 * r + c in every channel: each crop's top-left
+    # pixel tells where it was cut. Image 6x8, crops 4x4.
+    rows, cols = np.mgrid[0:6, 0:8]
+    image = np.repeat((10 * rows + cols)[..., None], 3, axis=-1).astype(np.float32)
+    crops = data.ten_crop(tf.constant(image), 4).numpy()
+    assert crops.shape == (10, 4, 4, 3)
+    # top-left (0,0); top-right (0, 8-4); bottom-left (6-4, 0); bottom-right
+    # (2, 4); centre ((6-4)//2, (8-4)//2) = (1, 2).
+    assert [crops[k, 0, 0, 0] for k in range(5)] == [0, 4, 20, 24, 12]
+    # The flipped crops are the mirror images: their top-left is the original top-right.
+    assert [crops[k, 0, 0, 0] for k in range(5, 10)] == [3, 7, 23, 27, 15]
+    np.testing.assert_array_equal(crops[5], crops[0][:, ::-1])
+
+
+def _write_folder(root, *, corrupt=False):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, n in (("cat", 3), ("dog", 2)):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+            fmt = "PNG" if i % 2 else "JPEG"
+            Image.fromarray(pixels).save(root / name / f"{i}.{fmt.lower()}", format=fmt)
+    bad = []
+    if corrupt:
+        (root / "cat" / "garbage.jpg").write_bytes(b"this is not an image")
+        good = (root / "dog" / "1.png").read_bytes()
+        (root / "dog" / "truncated.png").write_bytes(good[: len(good) // 2])
+        bad = [str(root / "cat" / "garbage.jpg"), str(root / "dog" / "truncated.png")]
+    return bad
+
+
+def test_image_folder_reports_and_skips_unreadable_files(tmp_path, caplog):
+    bad = _write_folder(tmp_path, corrupt=True)
+    with caplog.at_level(logging.WARNING, logger="keras_resnet.data"):
+        folder = data.image_folder(tmp_path)
+    assert folder.class_names == ["cat", "dog"]
+    assert sorted(p for p, _ in folder.skipped) == sorted(bad)
+    for path in bad:
+        assert path in caplog.text
+    assert len(folder) == 5
+    # Labels follow the folders: nothing shifted by the skipped files.
+    for path, label in zip(folder.paths, folder.labels):
+        assert path.split("/")[-2] == folder.class_names[label]
+
+    ds = data.make_dataset(
+        folder.paths, folder.labels, transform=data.eval_transform("imagenet", image_size=16),
+        preprocessing_mode="tf", batch_size=4,
+    )
+    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    assert images.shape == (5, 16, 16, 3)
+    assert images.min() >= -1 - 1e-5 and images.max() <= 1 + 1e-5
+    np.testing.assert_array_equal(labels, folder.labels)
+
+
+def test_find_images_errors(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        data.find_images(tmp_path / "missing")
+    with pytest.raises(ValueError, match="no class sub-folders"):
+        data.find_images(tmp_path)
+    _write_folder(tmp_path / "d")
+    (tmp_path / "d" / "empty").mkdir()
+    with pytest.raises(ValueError, match="'empty' has no JPEG or PNG"):
+        data.find_images(tmp_path / "d")
+
+
+def test_load_digits_split_is_reproducible_disjoint_and_stratified():
+    from sklearn.datasets import load_digits
+
+    a, b, c = data.load_digits(seed=0), data.load_digits(seed=0), data.load_digits(seed=1)
+    sizes = [len(a[s][1]) for s in ("train", "val", "test")]
+    assert sum(sizes) == len(load_digits().target) == 1797
+    assert sizes[2] == 360  # 20% of 1797, rounded up by scikit-learn
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(a[split][0], b[split][0])
+    assert not np.array_equal(a["test"][0], c["test"][0])
+    flat = {s: {x.tobytes() + bytes([y]) for x, y in zip(*a[s])} for s in ("train", "test")}
+    assert len(flat["train"] & flat["test"]) < 5  # sklearn's digits hold a few duplicates
+    assert set(a["test"][1]) == set(range(10))
+    assert a["train"][0].dtype == np.uint8 and a["train"][0].max() == 255
+
+
+def test_digits_dataset_training_random_eval_deterministic():
+    digits = data.load_digits()
+    images, labels = digits["val"]
+
+    def batch(train):
+        make = data.training_transform if train else data.eval_transform
+        ds = data.make_dataset(
+            images[:8], labels[:8], transform=make("translate", image_size=16),
+            preprocessing_mode="tf", batch_size=8, num_classes=10,
+        )
+        return next(iter(ds))
+
+    x1, y1 = batch(False)
+    x2, _ = batch(False)
+    assert x1.shape == (8, 16, 16, 3) and y1.shape == (8, 10)
+    np.testing.assert_array_equal(y1.numpy().argmax(1), labels[:8])
+    np.testing.assert_array_equal(x1.numpy(), x2.numpy())
+    assert x1.numpy().min() >= -1 and x1.numpy().max() <= 1
+    t1, _ = batch(True)
+    t2, _ = batch(True)
+    assert not np.array_equal(t1.numpy(), t2.numpy())
