@@ -105,7 +105,8 @@ def test_resolve_picks_the_file_for_the_model_being_built():
 
 @pytest.mark.backend_agnostic
 def test_unknown_tag_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"registered: \['imagenet'\].*Received: weights='imagnet'"):
+    expected = r"registered: \['imagenet'\].*Received: weights='imagnet'"
+    with pytest.raises(ValueError, match=expected):
         registry.resolve("resnet50", "imagnet", include_top=True)
     with pytest.raises(ValueError, match="registered: none"):
         keras_resnet.ResNet18(weights="imagenet")
