@@ -8,6 +8,7 @@ Nothing here depends on the Keras backend, so these run on TensorFlow only.
 import hashlib
 import http.server
 import os
+import shutil
 import socket
 import threading
 
@@ -58,8 +59,9 @@ def _isolated(tmp_path, monkeypatch):
     """Cache under tmp_path, no proxy for loopback, no mirror unless a test sets one."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.delenv(registry.URL_ENV, raising=False)
-    for proxy in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+    for proxy in ("http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(proxy, raising=False)
+        monkeypatch.delenv(proxy.upper(), raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     saved = dict(registry._RECORDS)
     yield
@@ -203,7 +205,9 @@ def resnet18_file(tmp_path_factory):
     """
     model = keras_resnet.ResNet18(weights=None, include_top=False, input_shape=(32, 32, 3))
     rng = np.random.default_rng(1)
-    model.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in model.get_weights()])
+    model.set_weights(
+        [rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in model.get_weights()]
+    )
     path = tmp_path_factory.mktemp("r18") / "r18_notop.weights.h5"
     model.save_weights(path)
     with open(path, "rb") as f:
@@ -321,7 +325,8 @@ def test_record_tool_prints_a_record_that_loads(tmp_path, resnet18_file, capsys)
     path.write_bytes(body)
     tool = _record_tool()
     url = "https://mirror.local/r18_notop.weights.h5"
-    assert tool.main([str(path), "--model", "resnet18", "--tag", "t", "--url", url, "--no-top"]) == 0
+    argv = [str(path), "--model", "resnet18", "--tag", "t", "--url", url, "--no-top"]
+    assert tool.main(argv) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["file_hash"] == hashlib.sha256(body).hexdigest()
     assert record["size"] == len(body)
@@ -338,6 +343,15 @@ def test_record_tool_prints_a_record_that_loads(tmp_path, resnet18_file, capsys)
         for cin, cout in ((64, 128), (128, 256), (256, 512))
     )
     assert record["num_params"] == stem + stage2 + later
+
+    # --write adds it to (a copy of) registry.json, in a form the registry reads.
+    tool.REGISTRY = str(tmp_path / "registry.json")
+    shutil.copy(registry._REGISTRY_FILE, tool.REGISTRY)
+    assert tool.main([*argv, "--write"]) == 0
+    with open(tool.REGISTRY, encoding="utf-8") as f:
+        written = json.load(f)["records"]
+    assert len(written) == 17 and written[-1] == record
+    assert registry.WeightsRecord(**written[-1]).file_hash == record["file_hash"]
 
     keras_resnet.register_weights(**_as_register_arguments(record))
     assert tool.verify([str(path)]) == 0

@@ -180,7 +180,9 @@ def test_loading_inside_a_mirrored_strategy(saved_resnet18):
     paths, x, expected = saved_resnet18
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():
-        model = keras_resnet.ResNet18(weights=str(paths["weights.h5"]), input_shape=SHAPE, classes=7)
+        model = keras_resnet.ResNet18(
+            weights=str(paths["weights.h5"]), input_shape=SHAPE, classes=7
+        )
         other = keras_resnet.ResNet18(weights=None, input_shape=SHAPE, classes=7)
         keras_resnet.load_weights(other, paths["keras"])
     assert isinstance(model.weights[0].value, tf.distribute.DistributedValues)

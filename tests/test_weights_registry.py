@@ -105,7 +105,8 @@ def test_resolve_picks_the_file_for_the_model_being_built():
 
 @pytest.mark.backend_agnostic
 def test_unknown_tag_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"registered: \['imagenet'\].*Received: weights='imagnet'"):
+    expected = r"registered: \['imagenet'\].*Received: weights='imagnet'"
+    with pytest.raises(ValueError, match=expected):
         registry.resolve("resnet50", "imagnet", include_top=True)
     with pytest.raises(ValueError, match="registered: none"):
         keras_resnet.ResNet18(weights="imagenet")
@@ -188,3 +189,16 @@ def test_mirror_variable_replaces_the_base_url(monkeypatch):
     assert record.download_url == record.url
     monkeypatch.setenv(registry.URL_ENV, "https://mirror.local/keras/")
     assert record.download_url == "https://mirror.local/keras/" + record.file_name
+
+
+@pytest.mark.backend_agnostic
+def test_a_tag_wins_over_a_folder_of_the_same_name(tmp_path, monkeypatch):
+    from keras_resnet import weights
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imagenet").mkdir()  # a dataset folder, as users often have
+    (tmp_path / "best_run").write_bytes(b"")
+    assert not weights.is_path("imagenet")
+    assert weights.is_path("best_run")
+    assert weights.is_path("runs/best.weights.h5")  # not there yet: still a path
+    assert not weights.is_path("mycorp")

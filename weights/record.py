@@ -17,9 +17,8 @@ import json
 import os
 import sys
 
-REGISTRY = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), os.pardir, "keras_resnet", "weights", "registry.json"
-)
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
+REGISTRY = os.path.join(ROOT, "keras_resnet", "weights", "registry.json")
 
 
 def main(argv=None):
@@ -39,12 +38,12 @@ def main(argv=None):
     parser.add_argument("--write", action="store_true", help="add the record to registry.json")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+    sys.path.insert(0, ROOT)
     if args.verify:
         return verify(args.files)
     missing = [f"--{name}" for name in ("model", "tag", "url") if not getattr(args, name)]
     if missing or len(args.files) != 1:
-        parser.error(f"one FILE and {', '.join(missing) or 'nothing else'} are required to make a record")
+        parser.error(f"a record needs one FILE and {', '.join(missing) or 'nothing else'}")
     record = make_record(args)
     print(json.dumps(record, indent=1))
     if args.write:
@@ -103,7 +102,8 @@ def verify(files):
     for path in files:
         record = by_name.get(os.path.basename(path))
         if record is None:
-            print(f"UNKNOWN {path}: sha256 {download.hash_file(path)}, {os.path.getsize(path)} bytes")
+            digest, size = download.hash_file(path), os.path.getsize(path)
+            print(f"UNKNOWN {path}: sha256 {digest}, {size} bytes")
             bad += 1
             continue
         ok, actual = download.verify(path, record)

@@ -28,7 +28,9 @@ def register(subparsers):
     verifying = actions.add_parser(
         "verify", help="re-hash cached files (or given files) against the registry"
     )
-    verifying.add_argument("files", nargs="*", metavar="FILE", help="files to check (default: the cache)")
+    verifying.add_argument(
+        "files", nargs="*", metavar="FILE", help="files to check (default: the cache)"
+    )
     verifying.add_argument(
         "--delete", action="store_true", help="delete cached files that fail the check"
     )

@@ -52,11 +52,19 @@ __all__ = [
 
 
 def is_path(weights):
-    """True when ``weights`` is meant as a file rather than a registered tag."""
-    if isinstance(weights, os.PathLike) or os.path.exists(str(weights)):
+    """True when ``weights`` is meant as a file rather than a registered tag.
+
+    A registered tag wins over a same-named entry of the working directory
+    (an ``imagenet/`` data folder is common), as in keras.applications.
+    """
+    if isinstance(weights, os.PathLike):
         return True
     text = str(weights)
-    return os.sep in text or text.endswith((".h5", ".hdf5", ".keras"))
+    if os.sep in text or text.endswith((".h5", ".hdf5", ".keras")):
+        return True
+    if text in {record.tag for record in records()}:
+        return False
+    return os.path.exists(text)
 
 
 def check_weights_arg(weights, *, model_name, include_top, classes):

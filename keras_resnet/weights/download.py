@@ -132,7 +132,8 @@ def _download(url, out, record, path, verbose):
     try:
         response = urllib.request.urlopen(url, timeout=_TIMEOUT_S)
     except urllib.error.HTTPError as e:
-        raise WeightsDownloadError(_cannot_fetch(url, f"HTTP {e.code} {e.reason}", record, path)) from None
+        reason = f"HTTP {e.code} {e.reason}"
+        raise WeightsDownloadError(_cannot_fetch(url, reason, record, path)) from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise WeightsDownloadError(_cannot_fetch(url, str(reason), record, path)) from None

@@ -15,6 +15,7 @@ with both shapes. Files whose layer names share nothing with the model are
 matched in order, as Keras does.
 """
 
+import contextlib
 import io
 import os
 import zipfile
@@ -42,6 +43,12 @@ class WeightsMismatchError(ValueError):
 def load_file(model, path, *, skip_head=False):
     """Loads the weight file at ``path`` into ``model``.
 
+    Shapes are checked from the file's metadata first; then every array is
+    read; only then is anything assigned. A file that does not fit or cannot
+    be read leaves the model as it was, and peak memory stays near the
+    model's own size (keras-applications' ResNeXt files are mostly the
+    summing kernels, which are converted one layer at a time).
+
     Args:
         model: A built Keras model.
         path: A ``.h5`` (legacy), ``.weights.h5`` or ``.keras`` file.
@@ -54,39 +61,58 @@ def load_file(model, path, *, skip_head=False):
             is left unchanged.
     """
     path = os.fspath(path)
-    entries = read_entries(path)
-    if entries is None:
+    _check_readable(path)
+    with _open_hdf5(path) as f:
+        try:
+            entries = _read_hdf5(f, path)
+            if entries is None:
+                plan = None
+            else:
+                plan = [
+                    (layer, [np.asarray(a) for a in arrays])
+                    for layer, arrays in _plan(model, entries, path, skip_head=skip_head)
+                ]
+        except OSError as e:
+            raise WeightsFileError(
+                f"{path} is truncated or corrupt: reading its weights failed "
+                f"({_first_line(e)}). Download or save it again."
+            ) from None
+    if plan is None:
         _keras_load(model, path)
         return
-    plan = _plan(model, entries, path, skip_head=skip_head)
     for layer, arrays in plan:
         layer.set_weights(arrays)
 
 
-def read_entries(path):
-    """Reads a weight file into ``{layer name: [(weight name or None, array)]}``.
+@contextlib.contextmanager
+def _open_hdf5(path):
+    """Opens the HDF5 weights of a ``.h5`` file or inside a ``.keras`` archive."""
+    import h5py
 
-    Returns:
-        The entries in file order (layers without weights left out), or None
-        for a Keras 3 file without layer names (left to ``model.load_weights``).
-
-    Raises:
-        WeightsFileError: If the file is not HDF5 / a Keras archive, or is
-            truncated or corrupt.
-    """
-    _check_readable(path)
     if zipfile.is_zipfile(path):
-        return _read_keras_archive(path)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if "model.weights.h5" not in archive.namelist():
+                    raise WeightsFileError(
+                        f"{path} is a zip archive without model.weights.h5: not a .keras file."
+                    )
+                data = archive.read("model.weights.h5")
+        except (zipfile.BadZipFile, EOFError, OSError) as e:
+            raise WeightsFileError(
+                f"{path} is a truncated or corrupt .keras archive ({e})."
+            ) from None
+        source, what = io.BytesIO(data), f"The weights inside {path} are"
+    else:
+        source, what = path, f"{path} is"
     try:
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            return _read_hdf5(f, path)
+        f = h5py.File(source, "r")
     except OSError as e:
         raise WeightsFileError(
-            f"{path} is a truncated or corrupt HDF5 file ({_first_line(e)}). "
+            f"{what} a truncated or corrupt HDF5 file ({_first_line(e)}). "
             "Download or save it again."
         ) from None
+    with f:
+        yield f
 
 
 def _check_readable(path):
@@ -108,30 +134,12 @@ def _check_readable(path):
         )
 
 
-def _read_keras_archive(path):
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if "model.weights.h5" not in archive.namelist():
-                raise WeightsFileError(
-                    f"{path} is a zip archive without model.weights.h5: not a .keras file."
-                )
-            data = archive.read("model.weights.h5")
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise WeightsFileError(
-            f"{path} is a truncated or corrupt .keras archive ({e})."
-        ) from None
-    import h5py
-
-    try:
-        with h5py.File(io.BytesIO(data), "r") as f:
-            return _read_hdf5(f, path)
-    except OSError as e:
-        raise WeightsFileError(
-            f"The weights inside {path} are corrupt ({_first_line(e)})."
-        ) from None
-
-
 def _read_hdf5(f, path):
+    """Maps layer names to ``[(weight name or None, dataset)]``, in file order.
+
+    Datasets are read later, when needed. Returns None for a Keras 3 file
+    without layer names (left to ``model.load_weights``).
+    """
     if "layer_names" in f.attrs:
         return _read_legacy(f)
     if "model_weights" in f and "layer_names" in f["model_weights"].attrs:
@@ -150,7 +158,7 @@ def _read_legacy(group):
         weight_names = _strings(layer_group.attrs.get("weight_names", []))
         if weight_names:
             entries[name] = [
-                (_short_name(w), np.asarray(layer_group[w])) for w in weight_names
+                (_short_name(w), layer_group[w]) for w in weight_names
             ]
     return entries
 
@@ -172,7 +180,7 @@ def _read_keras3(f):
                 # Keras before 3.x wrote no layer names: let Keras match them.
                 return None
             entries[_string(name)] = [
-                (None, np.asarray(variables[str(i)])) for i in range(len(variables))
+                (None, variables[str(i)]) for i in range(len(variables))
             ]
     return entries
 

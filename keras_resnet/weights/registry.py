@@ -202,10 +202,13 @@ def register_weights(
             f"`model_name` should be one of {list_models()}. Received: model_name={model_name!r}"
         )
     if not isinstance(tag, str) or not tag or os.sep in tag:
-        raise ValueError(f"`tag` should be a non-empty name without '{os.sep}'. Received: tag={tag!r}")
+        raise ValueError(
+            f"`tag` should be a non-empty name without '{os.sep}'. Received: tag={tag!r}"
+        )
     if hash_algorithm not in _HASH_LENGTHS:
         raise ValueError(
-            f"`hash_algorithm` should be 'sha256' or 'md5'. Received: hash_algorithm={hash_algorithm!r}"
+            "`hash_algorithm` should be 'sha256' or 'md5'. "
+            f"Received: hash_algorithm={hash_algorithm!r}"
         )
     file_hash = str(file_hash).lower()
     if not re.fullmatch(f"[0-9a-f]{{{_HASH_LENGTHS[hash_algorithm]}}}", file_hash):
@@ -215,11 +218,15 @@ def register_weights(
         )
     parsed = urllib.parse.urlparse(str(url))
     if parsed.scheme not in ("http", "https", "file") or not parsed.path.strip("/"):
-        raise ValueError(f"`url` should be an http(s):// or file:// URL of a file. Received: url={url!r}")
+        raise ValueError(
+            f"`url` should be an http(s):// or file:// URL of a file. Received: url={url!r}"
+        )
     if file_name is None:
         file_name = os.path.basename(urllib.parse.unquote(parsed.path))
     if not file_name or os.path.basename(file_name) != file_name:
-        raise ValueError(f"`file_name` should be a plain file name. Received: file_name={file_name!r}")
+        raise ValueError(
+            f"`file_name` should be a plain file name. Received: file_name={file_name!r}"
+        )
     if size is not None and (not isinstance(size, int) or size <= 0):
         raise ValueError(f"`size` should be a positive number of bytes. Received: size={size!r}")
     record = WeightsRecord(
