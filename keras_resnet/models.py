@@ -106,18 +106,29 @@ def _is_pretrained(weights):
     return weights is not None and not weights_lib.is_path(weights)
 
 
-def _validate_weights(weights, include_top, classes, model_name):
-    # A registered tag with include_top=True and another `classes` is a
-    # fine-tuning load (backbone from the file without the top, fresh head);
-    # the registry says whether that file exists.
+def _validate_weights(weights, include_top, classes, weights_name):
+    """Checks ``weights``; returns whether it will fill the classifier too.
+
+    A registered tag with ``include_top=True`` and another ``classes`` is a
+    fine-tuning load (the backbone from the file without the top, a fresh
+    head); the registry says which file serves the combination.
+    """
     from keras_resnet import weights as weights_lib
 
     weights_lib.check_weights_arg(
-        weights, model_name=model_name, include_top=include_top, classes=classes
+        weights, model_name=weights_name, include_top=include_top, classes=classes
     )
+    if not (include_top and _is_pretrained(weights)):
+        return False
+    _, fresh_head = weights_lib.resolve(
+        weights_name, weights, include_top=include_top, classes=classes
+    )
+    return not fresh_head
 
 
-def resolve_input_shape(input_shape, *, include_top, pretrained, default_size=224, min_size=32):
+def resolve_input_shape(
+    input_shape, *, include_top, pretrained, pretrained_top=None, default_size=224, min_size=32
+):
     """Checks ``input_shape`` and fills in the default, as keras.applications does.
 
     Args:
@@ -125,6 +136,9 @@ def resolve_input_shape(input_shape, *, include_top, pretrained, default_size=22
         include_top: Whether the classifier is attached; it needs a static
             shape, and with pretrained weights the training resolution.
         pretrained: Whether published weights will be loaded (3 channels).
+        pretrained_top: Whether they fill the classifier too, which then
+            needs the training resolution. Defaults to
+            ``pretrained and include_top``.
         default_size: The training resolution.
         min_size: The smallest side the five stride-2 stages accept.
 
@@ -157,7 +171,9 @@ def resolve_input_shape(input_shape, *, include_top, pretrained, default_size=22
             f"{'(channels, height, width)' if channels_first else '(height, width, channels)'}. "
             f"Received: input_shape={input_shape!r}"
         )
-    if pretrained and include_top and input_shape != default:
+    if pretrained_top is None:
+        pretrained_top = pretrained and include_top
+    if pretrained_top and input_shape != default:
         raise ValueError(
             "When setting `include_top=True` and loading pretrained weights, "
             f"`input_shape` should be {default}. Received: input_shape={input_shape}"
@@ -199,6 +215,7 @@ def ResNet(
     pooling=None,
     classes=1000,
     classifier_activation="softmax",
+    weights_name=None,
 ):
     """Instantiates a ResNet, ResNetV2 or ResNeXt from a stage builder.
 
@@ -208,7 +225,7 @@ def ResNet(
         preact: Whether the stages use pre-activation (True for ResNetV2):
             the stem then has no BN/ReLU and a ``post_bn`` precedes the head.
         use_bias: Whether the stem convolution has a bias.
-        model_name: The model's name; also the key of its published weights.
+        model_name: The model's name.
         include_top: Whether to put the classifier (global average pooling and
             a ``classes``-way dense layer) on top.
         weights: ``None`` (random initialization), ``"imagenet"`` (published
@@ -221,7 +238,10 @@ def ResNet(
             map), ``"avg"`` or ``"max"`` (global pooling to a 2-D tensor).
         classes: Number of classes of the classifier.
         classifier_activation: Activation of the classifier; ``None`` returns
-            logits. With pretrained weights only ``None`` or ``"softmax"``.
+            logits. With a pretrained classifier only ``None`` or ``"softmax"``.
+        weights_name: The registry key of the architecture's published
+            weights (``"resnet50"``); defaults to ``model_name``, so that
+            renaming a model does not lose its weights when this is given.
 
     Returns:
         A ``keras.Model``.
@@ -230,7 +250,8 @@ def ResNet(
         ValueError: For an invalid ``weights``, ``input_shape``, ``pooling``,
             ``classes`` or ``classifier_activation``, naming what was received.
     """
-    _validate_weights(weights, include_top, classes, model_name)
+    weights_name = weights_name or model_name
+    pretrained_top = _validate_weights(weights, include_top, classes, weights_name)
     pretrained = _is_pretrained(weights)
     if pooling not in _POOLINGS:
         raise ValueError(
@@ -241,7 +262,7 @@ def ResNet(
         raise ValueError(
             f"`classes` should be a positive integer. Received: classes={classes!r}"
         )
-    if include_top and pretrained and classifier_activation not in {"softmax", None}:
+    if pretrained_top and classifier_activation not in {"softmax", None}:
         raise ValueError(
             "Only `None` and `softmax` activations are allowed for the "
             "`classifier_activation` argument when using pretrained weights. "
@@ -249,7 +270,7 @@ def ResNet(
         )
 
     input_shape = resolve_input_shape(
-        input_shape, include_top=include_top, pretrained=pretrained
+        input_shape, include_top=include_top, pretrained=pretrained, pretrained_top=pretrained_top
     )
     if input_tensor is None:
         img_input = layers.Input(shape=input_shape)
@@ -293,7 +314,7 @@ def ResNet(
         from keras_resnet import weights as weights_lib
 
         weights_lib.load_weights(
-            model, weights, model_name=model_name, include_top=include_top
+            model, weights, model_name=weights_name, include_top=include_top
         )
     return model
 
@@ -337,6 +358,7 @@ def build(
         preact=arch.preact,
         use_bias=arch.use_bias,
         model_name=kwargs.get("model_name", key),
+        weights_name=key,
         include_top=include_top,
         weights=weights,
         input_tensor=input_tensor,

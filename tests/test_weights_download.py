@@ -265,6 +265,15 @@ def test_fine_tuning_loads_backbone_and_leaves_a_fresh_head(server, resnet18_fil
     assert np.abs(kernel).max() <= np.sqrt(6 / (512 + 10))
     np.testing.assert_array_equal(bias, np.zeros(10))
 
+    # A fresh head frees what a pretrained one pins: the resolution, the
+    # activation, and the model's name (the registry key stays resnet18).
+    renamed = keras_resnet.ResNet18(
+        weights="mycorp", classes=10, input_shape=(64, 64, 3),
+        classifier_activation="sigmoid", name="backbone",
+    )
+    assert renamed.name == "backbone"
+    _assert_weights(renamed, expected)
+
 
 def test_cli_fetch_list_and_verify(server, resnet18_file, capsys):
     body, _ = resnet18_file
