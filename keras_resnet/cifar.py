@@ -22,9 +22,11 @@ Example:
     >>> deep = cifar.ResNet110(survival_prob=0.5)     # stochastic depth
 """
 
+import contextlib
 import dataclasses
 import functools
 import os
+import sys
 
 import keras
 from keras import layers
@@ -146,6 +148,23 @@ def make_stack_fn(arch, *, options, survival_prob=None):
     return stack_fn
 
 
+@contextlib.contextmanager
+def deep_graph_recursion(limit=50_000):
+    """Raises Python's recursion limit for the duration of the block.
+
+    Keras maps a functional graph recursively, about one Python frame per
+    layer: ResNet-1202 (over 5,000 layers in a chain) exceeds the default
+    limit of 1,000. Wrap other whole-graph operations on such a model
+    (``clone_model``, ``keras.saving.load_model``) in it too.
+    """
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def CifarResNet(
     stack_fn,
     *,
@@ -225,7 +244,8 @@ def CifarResNet(
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
 
     inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
-    model = keras.Model(inputs, x, name=model_name)
+    with deep_graph_recursion():
+        model = keras.Model(inputs, x, name=model_name)
     if weights is not None:
         model.load_weights(weights)
     return model
