@@ -37,7 +37,11 @@ class StochasticDepth(keras.layers.Layer):
 
     def __init__(self, survival_prob, *, per_sample=False, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(survival_prob, bool) or not 0.0 < float(survival_prob) <= 1.0:
+        if (
+            isinstance(survival_prob, bool)
+            or not isinstance(survival_prob, (int, float))
+            or not 0.0 < survival_prob <= 1.0
+        ):
             raise ValueError(
                 "`survival_prob` must be a number in (0, 1]. "
                 f"Received: survival_prob={survival_prob!r}"

@@ -105,7 +105,11 @@ def linear_survival_probs(num_blocks, survival_prob):
     """
     if survival_prob is None:
         return (1.0,) * num_blocks
-    if isinstance(survival_prob, bool) or not 0.0 < float(survival_prob) <= 1.0:
+    if (
+        isinstance(survival_prob, bool)
+        or not isinstance(survival_prob, (int, float))
+        or not 0.0 < survival_prob <= 1.0
+    ):
         raise ValueError(
             "`survival_prob` should be None or a number in (0, 1] (the paper "
             f"uses 0.5). Received: survival_prob={survival_prob!r}"
