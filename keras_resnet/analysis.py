@@ -23,6 +23,7 @@ Example:
 """
 
 import dataclasses
+import os
 import re
 
 import keras
@@ -184,5 +185,11 @@ def plot_lesion(results, path):
     ax.set_title("Lesion study: one block deleted at test time (dotted: intact)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    partial = f"{path}.part"
+    try:
+        fig.savefig(partial, dpi=100, format="png")
+        os.replace(partial, path)  # never leave a half-written figure
+    finally:
+        plt.close(fig)
+        if os.path.exists(partial):
+            os.remove(partial)
