@@ -47,7 +47,8 @@ def measure(name, batch_size, compiled):
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"{name:18s} params {model.count_params() / 1e6:6.2f}M  build {build_s:6.1f} s  "
-        f"{'compiled' if compiled else 'eager'} train step (batch {batch_size}) {step_s:6.1f} s  loss {float(loss):.3f}  "
+        f"{'compiled' if compiled else 'eager'} train step (batch {batch_size}) "
+        f"{step_s:6.1f} s  loss {float(loss):.3f}  "
         f"peak RSS {peak_mib:,.0f} MiB",
         flush=True,
     )

@@ -90,7 +90,13 @@ def imagenet_basic_params(stage_sizes, shortcut, classes=1000):
     return conv + 4 * bn_channels + 512 * classes + classes
 
 
-CIFAR_DEPTHS = [("resnet20", 3), ("resnet32", 5), ("resnet44", 7), ("resnet56", 9), ("resnet110", 18)]
+CIFAR_DEPTHS = [
+    ("resnet20", 3),
+    ("resnet32", 5),
+    ("resnet44", 7),
+    ("resnet56", 9),
+    ("resnet110", 18),
+]
 
 
 @pytest.mark.parametrize("name,n", CIFAR_DEPTHS)
