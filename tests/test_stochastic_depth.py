@@ -89,6 +89,7 @@ def test_bad_survival_prob_is_refused(value):
         StochasticDepth(value)
 
 
+@pytest.mark.backend_agnostic
 def test_keras_file_round_trip_in_safe_mode(tmp_path, rng):
     model = cifar.ResNet20(survival_prob=0.5, zero_init_gamma=True)
     x = rng.normal(size=(2, 32, 32, 3)).astype("float32")
