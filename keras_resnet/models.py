@@ -463,7 +463,7 @@ def _builder(key, public_name):
         pooling=None,
         classes=1000,
         classifier_activation="softmax",
-        name=None,
+        name=key,
         *,
         shortcut="B",
         survival_prob=None,
@@ -481,7 +481,8 @@ def _builder(key, public_name):
             shortcut=shortcut,
             survival_prob=survival_prob,
             zero_init_gamma=zero_init_gamma,
-            model_name=name,
+            # Without shortcuts the default name becomes "plainN".
+            model_name=None if shortcut is None and name == key else name,
         )
 
     builder.__name__ = builder.__qualname__ = public_name
@@ -499,7 +500,7 @@ def _builder(key, public_name):
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the classifier.
         classifier_activation: Activation of the classifier, ``None`` for logits.
-        name: The model's name (default ``"{key}"``).
+        name: The model's name (``"plain..."`` by default when ``shortcut=None``).
         shortcut: ``"A"``, ``"B"`` (default, Keras's), ``"C"`` or ``None`` (plain).
         survival_prob: Stochastic depth's last-block survival probability
             (0.5 in Huang et al.), None for none.
