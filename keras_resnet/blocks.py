@@ -13,10 +13,21 @@ The Keras names are kept as the public names:
   convolution, Xie et al. 2017.
 * ``basic_block`` / ``basic_stack``: the two-convolution block of
   ResNet-18/34 from the paper.
+
+Every block and stack also takes keyword-only ``options`` (a
+``BlockOptions``: the shortcut type and zero-initialised last BN gamma) and a
+per-block ``survival_prob`` for stochastic depth. Their defaults build
+exactly the keras.applications layers; the other values add or remove layers
+and are meant for training from scratch.
 """
+
+import dataclasses
 
 import keras
 from keras import layers
+
+from keras_resnet.layers import StochasticDepth
+from keras_resnet.layers import ZeroPadShortcut
 
 # Keras's published weights were trained with this epsilon; 1e-3 (the Keras
 # default) would shift every normalised activation.
@@ -28,9 +39,52 @@ def channel_axis():
     return 3 if keras.config.image_data_format() == "channels_last" else 1
 
 
-def _batch_norm(name):
+#: Values of ``BlockOptions.shortcut``.
+SHORTCUTS = ("A", "B", "C", None)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockOptions:
+    """Options shared by every block of a network (He et al. 2015, Table 3).
+
+    Attributes:
+        shortcut: ``"A"``: identity, and where the shape changes a strided
+            identity with zero-padded channels (no parameters). ``"B"`` (the
+            default, Keras's): the block's own rule, a 1x1 projection where
+            the shape changes (and where the caller asks for one). ``"C"``: a
+            projection in every block. ``None``: no shortcut at all, the
+            paper's plain network.
+        zero_init_gamma: Initialise the gamma of the last BN of each residual
+            branch to zero, so that every block starts as its shortcut
+            (Goyal et al. 2017). Pre-activation blocks have no BN there and
+            refuse it.
+    """
+
+    shortcut: str = "B"
+    zero_init_gamma: bool = False
+
+    def __post_init__(self):
+        if self.shortcut not in SHORTCUTS:
+            raise ValueError(
+                "`shortcut` should be 'A', 'B', 'C' or None (plain network). "
+                f"Received: shortcut={self.shortcut!r}"
+            )
+        if not isinstance(self.zero_init_gamma, bool):
+            raise ValueError(
+                "`zero_init_gamma` should be True or False. "
+                f"Received: zero_init_gamma={self.zero_init_gamma!r}"
+            )
+
+
+DEFAULT_OPTIONS = BlockOptions()
+
+
+def _batch_norm(name, zero_gamma=False):
     return layers.BatchNormalization(
-        axis=channel_axis(), epsilon=BN_EPSILON, name=name
+        axis=channel_axis(),
+        epsilon=BN_EPSILON,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        name=name,
     )
 
 
@@ -38,7 +92,62 @@ def _channels(x):
     return x.shape[channel_axis()]
 
 
-def block1(x, filters, kernel_size=3, stride=1, conv_shortcut=True, name=None):
+def _shortcut(x, out_channels, stride, conv_shortcut, options, name, project):
+    """Returns the shortcut tensor of a block, or None for a plain block.
+
+    ``project()`` creates the family's projection (its names and biases);
+    ``conv_shortcut`` is the caller's wish under option B (None: project
+    only where the shape changes).
+    """
+    kind = options.shortcut
+    if kind is None:
+        return None
+    reshapes = stride != 1 or _channels(x) != out_channels
+    if kind == "A":
+        if reshapes:
+            return ZeroPadShortcut(out_channels, stride, name=name + "_0_pad")(x)
+        return x
+    if kind == "C" or (conv_shortcut is None and reshapes) or conv_shortcut:
+        return project()
+    return x
+
+
+def _merge(shortcut, residual, name, survival_prob, add_name):
+    """Adds the residual branch to the shortcut; a plain block has no ``Add``."""
+    if shortcut is None:
+        if survival_prob < 1.0:
+            raise ValueError(
+                "Stochastic depth needs a shortcut to fall back on; a plain "
+                f"network cannot drop blocks. Received: survival_prob={survival_prob}"
+            )
+        return residual
+    if survival_prob < 1.0:
+        residual = StochasticDepth(survival_prob, name=name + "_drop")(residual)
+    return layers.Add(name=add_name)([shortcut, residual])
+
+
+def _survival_probs(survival_probs, blocks):
+    if survival_probs is None:
+        return (1.0,) * blocks
+    if len(survival_probs) != blocks:
+        raise ValueError(
+            f"`survival_probs` must have one entry per block ({blocks}). "
+            f"Received: survival_probs={survival_probs!r}"
+        )
+    return tuple(survival_probs)
+
+
+def block1(
+    x,
+    filters,
+    kernel_size=3,
+    stride=1,
+    conv_shortcut=True,
+    name=None,
+    *,
+    options=DEFAULT_OPTIONS,
+    survival_prob=1.0,
+):
     """The v1 bottleneck block: 1x1 reduce, kxk, 1x1 expand (x4).
 
     The stride sits on the first 1x1 convolution, as in the Caffe model that
@@ -51,17 +160,21 @@ def block1(x, filters, kernel_size=3, stride=1, conv_shortcut=True, name=None):
         stride: Stride of the first layer (and of the projection shortcut).
         conv_shortcut: Use a 1x1 projection shortcut if True, identity if False.
         name: Block label, prefix of every layer name.
+        options: A ``BlockOptions``; the default builds Keras's block.
+        survival_prob: Stochastic-depth survival probability of the
+            residual branch; 1.0 adds no layer.
 
     Returns:
         Output tensor of the block.
     """
-    if conv_shortcut:
+
+    def project():
         shortcut = layers.Conv2D(
             4 * filters, 1, strides=stride, name=name + "_0_conv"
         )(x)
-        shortcut = _batch_norm(name + "_0_bn")(shortcut)
-    else:
-        shortcut = x
+        return _batch_norm(name + "_0_bn")(shortcut)
+
+    shortcut = _shortcut(x, 4 * filters, stride, conv_shortcut, options, name, project)
 
     x = layers.Conv2D(filters, 1, strides=stride, name=name + "_1_conv")(x)
     x = _batch_norm(name + "_1_bn")(x)
@@ -74,13 +187,15 @@ def block1(x, filters, kernel_size=3, stride=1, conv_shortcut=True, name=None):
     x = layers.Activation("relu", name=name + "_2_relu")(x)
 
     x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
-    x = _batch_norm(name + "_3_bn")(x)
+    x = _batch_norm(name + "_3_bn", options.zero_init_gamma)(x)
 
-    x = layers.Add(name=name + "_add")([shortcut, x])
+    x = _merge(shortcut, x, name, survival_prob, name + "_add")
     return layers.Activation("relu", name=name + "_out")(x)
 
 
-def stack1(x, filters, blocks, stride1=2, name=None):
+def stack1(
+    x, filters, blocks, stride1=2, name=None, *, options=DEFAULT_OPTIONS, survival_probs=None
+):
     """A stage of v1 bottleneck blocks; the first one projects and strides.
 
     Args:
@@ -89,17 +204,40 @@ def stack1(x, filters, blocks, stride1=2, name=None):
         blocks: Number of blocks.
         stride1: Stride of the first block.
         name: Stage label (``conv2`` ... ``conv5``).
+        options: A ``BlockOptions`` for every block of the stage.
+        survival_probs: One stochastic-depth survival probability per
+            block, or None for none.
 
     Returns:
         Output tensor of the stage.
     """
-    x = block1(x, filters, stride=stride1, name=name + "_block1")
+    probs = _survival_probs(survival_probs, blocks)
+    x = block1(
+        x, filters, stride=stride1, name=name + "_block1", options=options, survival_prob=probs[0]
+    )
     for i in range(2, blocks + 1):
-        x = block1(x, filters, conv_shortcut=False, name=f"{name}_block{i}")
+        x = block1(
+            x,
+            filters,
+            conv_shortcut=False,
+            name=f"{name}_block{i}",
+            options=options,
+            survival_prob=probs[i - 1],
+        )
     return x
 
 
-def block2(x, filters, kernel_size=3, stride=1, conv_shortcut=False, name=None):
+def block2(
+    x,
+    filters,
+    kernel_size=3,
+    stride=1,
+    conv_shortcut=False,
+    name=None,
+    *,
+    options=DEFAULT_OPTIONS,
+    survival_prob=1.0,
+):
     """The v2 pre-activation bottleneck block (BN and ReLU before each conv).
 
     Args:
@@ -109,24 +247,37 @@ def block2(x, filters, kernel_size=3, stride=1, conv_shortcut=False, name=None):
         stride: Stride of the middle convolution (and of the shortcut).
         conv_shortcut: Use a 1x1 projection shortcut if True, identity if False.
         name: Block label, prefix of every layer name.
+        options: A ``BlockOptions``; the default builds Keras's block.
+        survival_prob: Stochastic-depth survival probability of the
+            residual branch; 1.0 adds no layer.
 
     Returns:
         Output tensor of the block.
+
+    Raises:
+        ValueError: For ``options.zero_init_gamma``: the branch ends in a
+            convolution, not a BN.
     """
+    if options.zero_init_gamma:
+        raise ValueError(
+            "Pre-activation blocks end their residual branch with a "
+            "convolution, not a BN: there is no last gamma to zero. "
+            "Received: zero_init_gamma=True"
+        )
     preact = _batch_norm(name + "_preact_bn")(x)
     preact = layers.Activation("relu", name=name + "_preact_relu")(preact)
 
-    if conv_shortcut:
-        shortcut = layers.Conv2D(
+    def project():
+        return layers.Conv2D(
             4 * filters, 1, strides=stride, name=name + "_0_conv"
         )(preact)
-    elif stride > 1:
+
+    shortcut = _shortcut(x, 4 * filters, stride, conv_shortcut, options, name, project)
+    if shortcut is x and stride > 1:
         # A 1x1 max-pool is strided subsampling: the identity at a lower
         # resolution. Keras leaves this layer unnamed; so do we, so that
         # the auto-generated names agree too.
         shortcut = layers.MaxPooling2D(1, strides=stride)(x)
-    else:
-        shortcut = x
 
     x = layers.Conv2D(
         filters, 1, strides=1, use_bias=False, name=name + "_1_conv"
@@ -146,10 +297,12 @@ def block2(x, filters, kernel_size=3, stride=1, conv_shortcut=False, name=None):
     x = layers.Activation("relu", name=name + "_2_relu")(x)
 
     x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
-    return layers.Add(name=name + "_out")([shortcut, x])
+    return _merge(shortcut, x, name, survival_prob, name + "_out")
 
 
-def stack2(x, filters, blocks, stride1=2, name=None):
+def stack2(
+    x, filters, blocks, stride1=2, name=None, *, options=DEFAULT_OPTIONS, survival_probs=None
+):
     """A stage of v2 blocks; the first projects, the last one strides.
 
     Args:
@@ -159,14 +312,23 @@ def stack2(x, filters, blocks, stride1=2, name=None):
         stride1: Stride of the last block (Keras's v2 downsamples at the end
             of a stage, not at its start).
         name: Stage label (``conv2`` ... ``conv5``).
+        options: A ``BlockOptions`` for every block of the stage.
+        survival_probs: One stochastic-depth survival probability per
+            block, or None for none.
 
     Returns:
         Output tensor of the stage.
     """
-    x = block2(x, filters, conv_shortcut=True, name=name + "_block1")
+    probs = _survival_probs(survival_probs, blocks)
+    kw = dict(options=options)
+    x = block2(
+        x, filters, conv_shortcut=True, name=name + "_block1", survival_prob=probs[0], **kw
+    )
     for i in range(2, blocks):
-        x = block2(x, filters, name=f"{name}_block{i}")
-    return block2(x, filters, stride=stride1, name=f"{name}_block{blocks}")
+        x = block2(x, filters, name=f"{name}_block{i}", survival_prob=probs[i - 1], **kw)
+    return block2(
+        x, filters, stride=stride1, name=f"{name}_block{blocks}", survival_prob=probs[-1], **kw
+    )
 
 
 def block3(
@@ -177,6 +339,9 @@ def block3(
     groups=32,
     conv_shortcut=True,
     name=None,
+    *,
+    options=DEFAULT_OPTIONS,
+    survival_prob=1.0,
 ):
     """The ResNeXt bottleneck block: a grouped 3x3 between two 1x1 convs.
 
@@ -194,6 +359,9 @@ def block3(
         groups: Number of groups (the "cardinality").
         conv_shortcut: Use a 1x1 projection shortcut if True, identity if False.
         name: Block label, prefix of every layer name.
+        options: A ``BlockOptions``; the default builds Keras's block.
+        survival_prob: Stochastic-depth survival probability of the
+            residual branch; 1.0 adds no layer.
 
     Returns:
         Output tensor of the block.
@@ -204,13 +372,14 @@ def block3(
             f"filters={filters}, groups={groups}"
         )
     out_channels = (64 // groups) * filters
-    if conv_shortcut:
+
+    def project():
         shortcut = layers.Conv2D(
             out_channels, 1, strides=stride, use_bias=False, name=name + "_0_conv"
         )(x)
-        shortcut = _batch_norm(name + "_0_bn")(shortcut)
-    else:
-        shortcut = x
+        return _batch_norm(name + "_0_bn")(shortcut)
+
+    shortcut = _shortcut(x, out_channels, stride, conv_shortcut, options, name, project)
 
     x = layers.Conv2D(filters, 1, use_bias=False, name=name + "_1_conv")(x)
     x = _batch_norm(name + "_1_bn")(x)
@@ -229,13 +398,23 @@ def block3(
     x = layers.Activation("relu", name=name + "_2_relu")(x)
 
     x = layers.Conv2D(out_channels, 1, use_bias=False, name=name + "_3_conv")(x)
-    x = _batch_norm(name + "_3_bn")(x)
+    x = _batch_norm(name + "_3_bn", options.zero_init_gamma)(x)
 
-    x = layers.Add(name=name + "_add")([shortcut, x])
+    x = _merge(shortcut, x, name, survival_prob, name + "_add")
     return layers.Activation("relu", name=name + "_out")(x)
 
 
-def stack3(x, filters, blocks, stride1=2, groups=32, name=None):
+def stack3(
+    x,
+    filters,
+    blocks,
+    stride1=2,
+    groups=32,
+    name=None,
+    *,
+    options=DEFAULT_OPTIONS,
+    survival_probs=None,
+):
     """A stage of ResNeXt blocks; the first one projects and strides.
 
     Args:
@@ -245,19 +424,39 @@ def stack3(x, filters, blocks, stride1=2, groups=32, name=None):
         stride1: Stride of the first block.
         groups: Number of groups of each grouped convolution.
         name: Stage label (``conv2`` ... ``conv5``).
+        options: A ``BlockOptions`` for every block of the stage.
+        survival_probs: One stochastic-depth survival probability per
+            block, or None for none.
 
     Returns:
         Output tensor of the stage.
     """
-    x = block3(x, filters, stride=stride1, groups=groups, name=name + "_block1")
+    probs = _survival_probs(survival_probs, blocks)
+    kw = dict(groups=groups, options=options)
+    x = block3(x, filters, stride=stride1, name=name + "_block1", survival_prob=probs[0], **kw)
     for i in range(2, blocks + 1):
         x = block3(
-            x, filters, groups=groups, conv_shortcut=False, name=f"{name}_block{i}"
+            x,
+            filters,
+            conv_shortcut=False,
+            name=f"{name}_block{i}",
+            survival_prob=probs[i - 1],
+            **kw,
         )
     return x
 
 
-def basic_block(x, filters, kernel_size=3, stride=1, conv_shortcut=None, name=None):
+def basic_block(
+    x,
+    filters,
+    kernel_size=3,
+    stride=1,
+    conv_shortcut=None,
+    name=None,
+    *,
+    options=DEFAULT_OPTIONS,
+    survival_prob=1.0,
+):
     """The two-convolution residual block of ResNet-18/34 (the paper's Fig. 2).
 
     As in the paper and torchvision: no convolution bias (BN follows each
@@ -273,20 +472,22 @@ def basic_block(x, filters, kernel_size=3, stride=1, conv_shortcut=None, name=No
             False; ``None`` (the default) projects only when the shape changes
             (the paper's option B).
         name: Block label, prefix of every layer name.
+        options: A ``BlockOptions``; the default builds Keras's block.
+        survival_prob: Stochastic-depth survival probability of the
+            residual branch; 1.0 adds no layer.
 
     Returns:
         Output tensor of the block.
     """
-    if conv_shortcut is None:
-        conv_shortcut = stride != 1 or _channels(x) != filters
     pad = kernel_size // 2
-    if conv_shortcut:
+
+    def project():
         shortcut = layers.Conv2D(
             filters, 1, strides=stride, use_bias=False, name=name + "_0_conv"
         )(x)
-        shortcut = _batch_norm(name + "_0_bn")(shortcut)
-    else:
-        shortcut = x
+        return _batch_norm(name + "_0_bn")(shortcut)
+
+    shortcut = _shortcut(x, filters, stride, conv_shortcut, options, name, project)
 
     x = layers.ZeroPadding2D(padding=pad, name=name + "_1_pad")(x)
     x = layers.Conv2D(
@@ -297,13 +498,15 @@ def basic_block(x, filters, kernel_size=3, stride=1, conv_shortcut=None, name=No
 
     x = layers.ZeroPadding2D(padding=pad, name=name + "_2_pad")(x)
     x = layers.Conv2D(filters, kernel_size, use_bias=False, name=name + "_2_conv")(x)
-    x = _batch_norm(name + "_2_bn")(x)
+    x = _batch_norm(name + "_2_bn", options.zero_init_gamma)(x)
 
-    x = layers.Add(name=name + "_add")([shortcut, x])
+    x = _merge(shortcut, x, name, survival_prob, name + "_add")
     return layers.Activation("relu", name=name + "_out")(x)
 
 
-def basic_stack(x, filters, blocks, stride1=2, name=None):
+def basic_stack(
+    x, filters, blocks, stride1=2, name=None, *, options=DEFAULT_OPTIONS, survival_probs=None
+):
     """A stage of basic blocks; the first one strides (and projects if needed).
 
     Args:
@@ -312,11 +515,21 @@ def basic_stack(x, filters, blocks, stride1=2, name=None):
         blocks: Number of blocks.
         stride1: Stride of the first block.
         name: Stage label (``conv2`` ... ``conv5``).
+        options: A ``BlockOptions`` for every block of the stage.
+        survival_probs: One stochastic-depth survival probability per
+            block, or None for none.
 
     Returns:
         Output tensor of the stage.
     """
-    x = basic_block(x, filters, stride=stride1, name=name + "_block1")
-    for i in range(2, blocks + 1):
-        x = basic_block(x, filters, name=f"{name}_block{i}")
+    probs = _survival_probs(survival_probs, blocks)
+    for i in range(1, blocks + 1):
+        x = basic_block(
+            x,
+            filters,
+            stride=stride1 if i == 1 else 1,
+            name=f"{name}_block{i}",
+            options=options,
+            survival_prob=probs[i - 1],
+        )
     return x

@@ -87,13 +87,61 @@ ARCHITECTURES = {
 }
 
 
-def make_stack_fn(arch):
-    """Returns the ``stack_fn`` for ``ResNet()`` that builds ``arch``'s stages."""
+def linear_survival_probs(num_blocks, survival_prob):
+    """Huang et al.'s linear decay rule: ``p_l = 1 - l / L * (1 - p_L)``.
+
+    Args:
+        num_blocks: ``L``, the number of residual blocks.
+        survival_prob: ``p_L``, the survival probability of the last block
+            (0.5 in the paper), or None for no stochastic depth.
+
+    Returns:
+        A tuple of ``L`` probabilities, block 1 first (the stem, ``l = 0``,
+        is never dropped).
+
+    Raises:
+        ValueError: For a ``survival_prob`` outside (0, 1].
+    """
+    if survival_prob is None:
+        return (1.0,) * num_blocks
+    if (
+        isinstance(survival_prob, bool)
+        or not isinstance(survival_prob, (int, float))
+        or not 0.0 < survival_prob <= 1.0
+    ):
+        raise ValueError(
+            "`survival_prob` should be None or a number in (0, 1] (the paper "
+            f"uses 0.5). Received: survival_prob={survival_prob!r}"
+        )
+    drop = 1.0 - float(survival_prob)
+    return tuple(1.0 - l / num_blocks * drop for l in range(1, num_blocks + 1))
+
+
+def make_stack_fn(arch, *, options=blocks.DEFAULT_OPTIONS, survival_prob=None):
+    """Returns the ``stack_fn`` for ``ResNet()`` that builds ``arch``'s stages.
+
+    Args:
+        arch: An ``Architecture``.
+        options: ``blocks.BlockOptions`` for every block (shortcut type,
+            zero-initialised gamma).
+        survival_prob: Stochastic depth: the last block's survival
+            probability ``p_L``, decaying linearly from 1; None for none.
+    """
+    probs = linear_survival_probs(sum(arch.stage_sizes), survival_prob)
 
     def stack_fn(x):
         stages = zip(arch.stage_sizes, arch.widths, arch.strides)
+        first = 0
         for i, (num_blocks, filters, stride) in enumerate(stages):
-            x = arch.stack(x, filters, num_blocks, stride1=stride, name=f"conv{i + 2}")
+            extra = {}
+            if options != blocks.DEFAULT_OPTIONS:
+                extra["options"] = options
+            if survival_prob is not None:
+                extra["survival_probs"] = probs[first : first + num_blocks]
+            x = arch.stack(
+                x, filters, num_blocks, stride1=stride, name=f"conv{i + 2}", **extra
+            )
+            first += num_blocks
         return x
 
     return stack_fn
@@ -328,36 +376,68 @@ def build(
     pooling=None,
     classes=1000,
     classifier_activation="softmax",
+    *,
+    shortcut="B",
+    survival_prob=None,
+    zero_init_gamma=False,
     **kwargs,
 ):
     """Builds a registered model by name; the arguments are ``ResNet``'s.
 
     Args:
-        name: A name from ``list_models()`` (case-insensitive), e.g. ``"resnet50"``.
+        name: A name from ``list_models(include_plain=True)``
+            (case-insensitive), e.g. ``"resnet50"``; ``"plainN"`` is
+            ``"resnetN"`` with ``shortcut=None``. The CIFAR networks
+            (``"resnet20"`` ...) are built by ``keras_resnet.cifar.build``.
         include_top, weights, input_tensor, input_shape, pooling, classes,
             classifier_activation: As for ``ResNet``.
+        shortcut: The paper's shortcut option (Table 3): ``"A"``
+            (zero-padding, parameter-free), ``"B"`` (projection where the
+            shape changes; Keras's, the default), ``"C"`` (projection
+            everywhere) or ``None`` (plain network, no shortcut).
+        survival_prob: Stochastic depth (Huang et al. 2016): the survival
+            probability ``p_L`` of the last block, decaying linearly from 1
+            (the paper uses 0.5). None (the default) for none.
+        zero_init_gamma: Zero the gamma of each residual branch's last BN.
         **kwargs: ``model_name`` overrides the Keras model's name.
 
     Returns:
         A ``keras.Model``.
 
     Raises:
-        ValueError: For an unknown name or an unknown keyword.
+        ValueError: For an unknown name or keyword, or an option that the
+            published weights were not trained with.
     """
     key = str(name).lower().replace("-", "").replace("_", "")
+    if key.startswith("plain"):
+        key, shortcut = "resnet" + key[len("plain") :], None
     if key not in ARCHITECTURES:
+        from keras_resnet import cifar
+
+        hint = ""
+        if key in cifar.list_models():
+            # Different defaults (10 classes, no weights, option A): its own build.
+            hint = f" {name!r} is a CIFAR network: use keras_resnet.cifar.build({key!r})."
         raise ValueError(
-            f"Unknown model {name!r}. Known models: {', '.join(list_models())}"
+            f"Unknown model {name!r}. Known models: "
+            f"{', '.join(list_models(include_plain=True))}.{hint}"
         )
     unknown = set(kwargs) - {"model_name"}
     if unknown:
         raise ValueError(f"Unknown argument(s): {sorted(unknown)}")
+    options = blocks.BlockOptions(shortcut=shortcut, zero_init_gamma=zero_init_gamma)
+    if _is_pretrained(weights) and shortcut != "B":
+        raise ValueError(
+            "The published weights were trained with shortcut option 'B'; "
+            f"use `weights=None` for other shortcuts. Received: shortcut={shortcut!r}"
+        )
     arch = ARCHITECTURES[key]
+    default_name = key if shortcut is not None else key.replace("resnet", "plain", 1)
     return ResNet(
-        make_stack_fn(arch),
+        make_stack_fn(arch, options=options, survival_prob=survival_prob),
         preact=arch.preact,
         use_bias=arch.use_bias,
-        model_name=kwargs.get("model_name", key),
+        model_name=kwargs.get("model_name") or default_name,
         weights_name=key,
         include_top=include_top,
         weights=weights,
@@ -369,9 +449,21 @@ def build(
     )
 
 
-def list_models():
-    """Returns the names accepted by ``build``, in table order."""
-    return list(ARCHITECTURES)
+def list_models(*, include_plain=False):
+    """Returns the names accepted by ``build``, in table order.
+
+    Args:
+        include_plain: Also list the paper's plain networks (``plain18``,
+            ``plain34``: the basic-block nets without shortcuts).
+    """
+    names = list(ARCHITECTURES)
+    if include_plain:
+        names += [
+            key.replace("resnet", "plain", 1)
+            for key, arch in ARCHITECTURES.items()
+            if arch.stack is blocks.basic_stack
+        ]
+    return names
 
 
 def preprocess_input_for(name):
@@ -392,6 +484,10 @@ def _builder(key, public_name):
         classes=1000,
         classifier_activation="softmax",
         name=key,
+        *,
+        shortcut="B",
+        survival_prob=None,
+        zero_init_gamma=False,
     ):
         return build(
             key,
@@ -402,7 +498,11 @@ def _builder(key, public_name):
             pooling=pooling,
             classes=classes,
             classifier_activation=classifier_activation,
-            model_name=name,
+            shortcut=shortcut,
+            survival_prob=survival_prob,
+            zero_init_gamma=zero_init_gamma,
+            # Without shortcuts the default name becomes "plainN".
+            model_name=None if shortcut is None and name == key else name,
         )
 
     builder.__name__ = builder.__qualname__ = public_name
@@ -420,7 +520,11 @@ def _builder(key, public_name):
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the classifier.
         classifier_activation: Activation of the classifier, ``None`` for logits.
-        name: The model's name.
+        name: The model's name (``"plain..."`` by default when ``shortcut=None``).
+        shortcut: ``"A"``, ``"B"`` (default, Keras's), ``"C"`` or ``None`` (plain).
+        survival_prob: Stochastic depth's last-block survival probability
+            (0.5 in Huang et al.), None for none.
+        zero_init_gamma: Zero the gamma of each residual branch's last BN.
 
     Returns:
         A ``keras.Model``.

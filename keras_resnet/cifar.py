@@ -1,0 +1,396 @@
+"""The paper's CIFAR-10 networks: ResNet-20 ... ResNet-1202, plain nets, pre-activation nets.
+
+He et al. 2015, section 4.2: a 3x3 convolution with 16 filters on 32x32
+inputs, then three stages of ``n`` basic blocks with 16, 32 and 64 filters
+(the second and third halve the resolution in their first block), global
+average pooling and a 10-way classifier: ``6n + 2`` weighted layers. The
+shortcuts are option A (identity, zero-padded channels where the width
+doubles), so the shortcuts have no parameters at all.
+
+He et al. 2016 ("Identity Mappings in Deep Residual Networks"): ResNet-164
+and ResNet-1001 are ``9n + 2``-layer pre-activation bottleneck networks with
+bottleneck widths 16, 32, 64 (outputs 64, 128, 256) and projection shortcuts
+where the shape changes.
+
+Layer names follow the ImageNet models (``conv1_conv``, ``conv2_block1_1_conv``
+... ``avg_pool``, ``predictions``), with stages ``conv2`` to ``conv4``.
+
+Example:
+    >>> from keras_resnet import cifar
+    >>> model = cifar.ResNet56()                      # 0.85M parameters
+    >>> plain = cifar.build("plain56")                # no shortcuts
+    >>> deep = cifar.ResNet110(survival_prob=0.5)     # stochastic depth
+"""
+
+import contextlib
+import dataclasses
+import functools
+import os
+import sys
+
+import keras
+from keras import layers
+
+from keras_resnet import blocks
+from keras_resnet import models
+
+
+def preact_stack(
+    x,
+    filters,
+    num_blocks,
+    stride1=2,
+    name=None,
+    *,
+    options=blocks.DEFAULT_OPTIONS,
+    survival_probs=None,
+):
+    """A stage of pre-activation bottlenecks that strides in its first block.
+
+    The layout of the "Identity Mappings" CIFAR networks (Keras's ImageNet
+    ``stack2`` strides in the last block instead).
+
+    Args:
+        x: Input tensor.
+        filters: Bottleneck width; the blocks output ``4 * filters``.
+        num_blocks: Number of blocks.
+        stride1: Stride of the first block.
+        name: Stage label.
+        options: A ``blocks.BlockOptions`` for every block.
+        survival_probs: One stochastic-depth survival probability per block.
+
+    Returns:
+        Output tensor of the stage.
+    """
+    probs = blocks._survival_probs(survival_probs, num_blocks)
+    for i in range(1, num_blocks + 1):
+        x = blocks.block2(
+            x,
+            filters,
+            stride=stride1 if i == 1 else 1,
+            conv_shortcut=i == 1,
+            name=f"{name}_block{i}",
+            options=options,
+            survival_prob=probs[i - 1],
+        )
+    return x
+
+
+@dataclasses.dataclass(frozen=True)
+class CifarArchitecture:
+    """One CIFAR network.
+
+    Attributes:
+        num_blocksper_stage: ``n``, the blocks in each of the three stages.
+        preact: Pre-activation bottleneck blocks (else basic blocks).
+        shortcut: The shortcut option the paper used for it.
+        widths: The ``filters`` of each stage.
+    """
+
+    num_blocksper_stage: int
+    preact: bool = False
+    shortcut: str = "A"
+    widths: tuple = (16, 32, 64)
+
+    @property
+    def depth(self):
+        """Weighted layers: ``6n + 2`` (basic) or ``9n + 2`` (bottleneck)."""
+        return (9 if self.preact else 6) * self.num_blocksper_stage + 2
+
+    @property
+    def stack(self):
+        return preact_stack if self.preact else blocks.basic_stack
+
+
+_basic = CifarArchitecture
+_preact = functools.partial(CifarArchitecture, preact=True, shortcut="B")
+
+#: The CIFAR family, by model name.
+CIFAR_ARCHITECTURES = {
+    "resnet20": _basic(3),
+    "resnet32": _basic(5),
+    "resnet44": _basic(7),
+    "resnet56": _basic(9),
+    "resnet110": _basic(18),
+    "resnet1202": _basic(200),
+    "preactresnet164": _preact(18),
+    "preactresnet1001": _preact(111),
+}
+
+#: Plain (shortcut-free) counterparts the paper trained for Figure 6.
+PLAIN_DEPTHS = (20, 32, 44, 56, 110)
+
+
+def list_models():
+    """Returns the names ``build`` accepts: the residual nets, then plain ones."""
+    return list(CIFAR_ARCHITECTURES) + [f"plain{d}" for d in PLAIN_DEPTHS]
+
+
+def make_stack_fn(arch, *, options, survival_prob=None):
+    """Returns the function that builds ``arch``'s three stages."""
+    num_blocks = 3 * arch.num_blocksper_stage
+    probs = models.linear_survival_probs(num_blocks, survival_prob)
+    n = arch.num_blocksper_stage
+
+    def stack_fn(x):
+        for i, filters in enumerate(arch.widths):
+            x = arch.stack(
+                x,
+                filters,
+                n,
+                stride1=1 if i == 0 else 2,
+                name=f"conv{i + 2}",
+                options=options,
+                survival_probs=probs[i * n : (i + 1) * n],
+            )
+        return x
+
+    return stack_fn
+
+
+@contextlib.contextmanager
+def deep_graph_recursion(limit=50_000):
+    """Raises Python's recursion limit for the duration of the block.
+
+    Keras maps a functional graph recursively, about one Python frame per
+    layer: ResNet-1202 (over 5,000 layers in a chain) exceeds the default
+    limit of 1,000. Wrap other whole-graph operations on such a model
+    (``clone_model``, ``keras.saving.load_model``) in it too.
+    """
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def CifarResNet(
+    stack_fn,
+    *,
+    preact,
+    model_name="cifar_resnet",
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+):
+    """Instantiates a CIFAR-style network: 3x3 stem, no max-pool, three stages.
+
+    Args:
+        stack_fn: Function from the stem's output to the last stage's output.
+        preact: Pre-activation network: no BN/ReLU in the stem, a
+            ``post_bn`` and ``post_relu`` before the head.
+        model_name: The model's name.
+        include_top: Whether to put the classifier on top.
+        weights: ``None`` (random initialization) or the path of a weight
+            file saved from the same network; none are published.
+        input_tensor: Optional Keras tensor to use as the model's input.
+        input_shape: Optional shape without batch axis; ``(32, 32, 3)`` with
+            the top, ``(None, None, 3)`` without.
+        pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
+        classes: Number of classes of the classifier.
+        classifier_activation: Activation of the classifier, None for logits.
+
+    Returns:
+        A ``keras.Model``.
+
+    Raises:
+        ValueError: For an invalid ``weights``, ``input_shape``, ``pooling``
+            or ``classes``, naming what was received.
+    """
+    if weights is not None and not os.path.exists(str(weights)):
+        raise ValueError(
+            "CIFAR networks have no published weights: `weights` should be "
+            f"None or the path to an existing weights file. Received: weights={weights!r}"
+        )
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(
+            f"`pooling` should be one of None, 'avg' or 'max'. Received: pooling={pooling!r}"
+        )
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        raise ValueError(f"`classes` should be a positive integer. Received: classes={classes!r}")
+    input_shape = models.resolve_input_shape(
+        input_shape, include_top=include_top, pretrained=False, default_size=32, min_size=8
+    )
+    if input_tensor is None:
+        img_input = layers.Input(shape=input_shape)
+    elif not keras.backend.is_keras_tensor(input_tensor):
+        img_input = layers.Input(tensor=input_tensor, shape=input_shape)
+    else:
+        img_input = input_tensor
+
+    axis = blocks.channel_axis()
+    x = layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv1_conv")(img_input)
+    if not preact:
+        x = layers.BatchNormalization(axis=axis, epsilon=blocks.BN_EPSILON, name="conv1_bn")(x)
+        x = layers.Activation("relu", name="conv1_relu")(x)
+
+    x = stack_fn(x)
+
+    if preact:
+        x = layers.BatchNormalization(axis=axis, epsilon=blocks.BN_EPSILON, name="post_bn")(x)
+        x = layers.Activation("relu", name="post_relu")(x)
+
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+
+    inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
+    with deep_graph_recursion():
+        model = keras.Model(inputs, x, name=model_name)
+    if weights is not None:
+        model.load_weights(weights)
+    return model
+
+
+_FAMILY_DEFAULT = "family default"
+
+
+def build(
+    name,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    *,
+    shortcut=_FAMILY_DEFAULT,
+    survival_prob=None,
+    zero_init_gamma=False,
+    model_name=None,
+):
+    """Builds a CIFAR network by name.
+
+    Args:
+        name: A name from ``list_models()`` (case-insensitive, ``-``/``_``
+            ignored): ``"resnet20"`` ... ``"resnet1202"``,
+            ``"preactresnet164"``, ``"preactresnet1001"``, or ``"plainN"``
+            for the basic-block net of depth ``N = 6n + 2`` without shortcuts.
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+            classifier_activation: As for ``CifarResNet``.
+        shortcut: ``"A"``, ``"B"``, ``"C"`` or ``None`` (plain); defaults to
+            the paper's: ``"A"`` for the basic nets, ``"B"`` for the
+            pre-activation ones.
+        survival_prob: Stochastic depth: the last block's survival
+            probability ``p_L`` (0.5 in Huang et al.), None for none.
+        zero_init_gamma: Zero the gamma of each residual branch's last BN
+            (basic-block nets only).
+        model_name: The model's name; defaults to ``name``'s key.
+
+    Returns:
+        A ``keras.Model``.
+
+    Raises:
+        ValueError: For an unknown name or an invalid option.
+    """
+    key = str(name).lower().replace("-", "").replace("_", "")
+    arch = CIFAR_ARCHITECTURES.get(key)
+    if key.startswith("plain"):
+        depth = key[len("plain") :]
+        if depth.isdigit() and int(depth) > 2 and (int(depth) - 2) % 6 == 0:
+            arch = CifarArchitecture((int(depth) - 2) // 6, shortcut=None)
+    if arch is None:
+        raise ValueError(
+            f"Unknown CIFAR model {name!r}. Known models: {', '.join(list_models())} "
+            "(plainN for any N = 6n + 2)."
+        )
+    if shortcut == _FAMILY_DEFAULT:
+        shortcut = arch.shortcut
+    options = blocks.BlockOptions(shortcut=shortcut, zero_init_gamma=zero_init_gamma)
+    return CifarResNet(
+        make_stack_fn(arch, options=options, survival_prob=survival_prob),
+        preact=arch.preact,
+        model_name=model_name or key,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )
+
+
+def _builder(key, public_name, reference):
+    plain = key.startswith("plain")
+
+    def builder(
+        include_top=True,
+        weights=None,
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes=10,
+        classifier_activation="softmax",
+        name=None,
+        **options,
+    ):
+        return build(
+            key,
+            include_top=include_top,
+            weights=weights,
+            input_tensor=input_tensor,
+            input_shape=input_shape,
+            pooling=pooling,
+            classes=classes,
+            classifier_activation=classifier_activation,
+            model_name=name,
+            **options,
+        )
+
+    if plain:
+        depth = int(key[len("plain") :])
+        what = f"the plain {depth}-layer CIFAR network (no shortcuts; Figure 6)"
+    else:
+        arch = CIFAR_ARCHITECTURES[key]
+        what = f"the {arch.depth}-layer CIFAR network ({reference})"
+    builder.__name__ = builder.__qualname__ = public_name
+    builder.__doc__ = f"""Instantiates {public_name}, {what}.
+
+    Args:
+        include_top: Whether to put the ``classes``-way classifier on top.
+        weights: ``None`` or the path of a weight file.
+        input_tensor: Optional Keras tensor to use as the model's input.
+        input_shape: Optional shape without batch axis (default 32x32x3).
+        pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
+        classes: Number of classes of the classifier (10).
+        classifier_activation: Activation of the classifier, ``None`` for logits.
+        name: The model's name (default ``"{key}"``).
+        **options: ``shortcut``, ``survival_prob``, ``zero_init_gamma`` as
+            for ``keras_resnet.cifar.build``.
+
+    Returns:
+        A ``keras.Model``.
+
+    Example:
+        >>> model = {public_name}()
+        >>> model.compile("sgd", "sparse_categorical_crossentropy")
+    """
+    return builder
+
+
+_V1 = "He et al. 2015, option A shortcuts"
+_V2 = "He et al. 2016, pre-activation bottlenecks"
+ResNet20 = _builder("resnet20", "ResNet20", _V1)
+ResNet32 = _builder("resnet32", "ResNet32", _V1)
+ResNet44 = _builder("resnet44", "ResNet44", _V1)
+ResNet56 = _builder("resnet56", "ResNet56", _V1)
+ResNet110 = _builder("resnet110", "ResNet110", _V1)
+ResNet1202 = _builder("resnet1202", "ResNet1202", _V1)
+PreActResNet164 = _builder("preactresnet164", "PreActResNet164", _V2)
+PreActResNet1001 = _builder("preactresnet1001", "PreActResNet1001", _V2)
+Plain20 = _builder("plain20", "Plain20", None)
+Plain32 = _builder("plain32", "Plain32", None)
+Plain44 = _builder("plain44", "Plain44", None)
+Plain56 = _builder("plain56", "Plain56", None)
+Plain110 = _builder("plain110", "Plain110", None)
