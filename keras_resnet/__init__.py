@@ -5,25 +5,49 @@ Example:
     >>> base = ResNet50(weights=None, include_top=False, pooling="avg")
 """
 
-from keras_resnet import blocks
-from keras_resnet.models import (
-    ARCHITECTURES,
-    ResNet,
-    ResNet18,
-    ResNet34,
-    ResNet50,
-    ResNet50V2,
-    ResNet101,
-    ResNet101V2,
-    ResNet152,
-    ResNet152V2,
-    ResNeXt50,
-    ResNeXt101,
-    build,
-    list_models,
-)
-from keras_resnet.preprocessing import decode_predictions, preprocess_input
-from keras_resnet.weights import load_weights, register_weights
+import importlib
+
+# Where each public name lives. Resolved on first use (PEP 562), so that
+# `keras-resnet --help` and `import keras_resnet.cli` do not pay for
+# importing Keras and its backend.
+_EXPORTS = {
+    "ARCHITECTURES": "models",
+    "ResNet": "models",
+    "ResNet18": "models",
+    "ResNet34": "models",
+    "ResNet50": "models",
+    "ResNet101": "models",
+    "ResNet152": "models",
+    "ResNet50V2": "models",
+    "ResNet101V2": "models",
+    "ResNet152V2": "models",
+    "ResNeXt50": "models",
+    "ResNeXt101": "models",
+    "build": "models",
+    "list_models": "models",
+    "decode_predictions": "preprocessing",
+    "preprocess_input": "preprocessing",
+    "load_weights": "weights",
+    "register_weights": "weights",
+}
+_SUBMODULES = ("analysis", "blocks", "cifar", "complexity", "data", "layers", "models",
+               "preprocessing", "recipes", "training", "weights")
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"keras_resnet.{_EXPORTS[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"keras_resnet.{name}")
+    raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))
+
 
 __version__ = "0.1.0"
 
