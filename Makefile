@@ -21,7 +21,7 @@ $(STAMP): setup.py
 # few held-out test digits saved as PNG files.
 demo: $(STAMP)
 	rm -rf runs/digits
-	$(VENV)/bin/keras-resnet train --run-dir runs/digits
+	$(VENV)/bin/keras-resnet train --run-dir runs/digits --deterministic
 	$(VENV)/bin/keras-resnet predict --run-dir runs/digits runs/digits/samples/*.png
 
 test: test-tf test-jax

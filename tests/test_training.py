@@ -143,7 +143,7 @@ def _assert_no_corrupt_file(run_dir):
 @pytest.mark.slow
 def test_kill_in_epoch_3_then_rerun_resumes_at_epoch_3(tmp_path):
     run_dir = str(tmp_path / "run")
-    args = ["--epochs", "5", "--run-dir", run_dir, "--verbose", "2"]
+    args = ["--epochs", "5", "--batch-size", "64", "--run-dir", run_dir, "--verbose", "2"]
     script = tmp_path / "killer.py"
     script.write_text(_KILLER)
     killed = subprocess.run(
@@ -323,7 +323,7 @@ def test_distributed_example_runs_on_two_virtual_devices():
 @pytest.mark.slow
 def test_demo_reaches_98_percent_on_digits(tmp_path):
     run_dir = str(tmp_path / "digits")
-    proc = _train_cli(["--run-dir", run_dir])
+    proc = _train_cli(["--run-dir", run_dir, "--deterministic"])
     accuracy = float(re.search(r"test accuracy: ([\d.]+) \(360 images", proc.stdout).group(1))
     assert accuracy >= 0.98, proc.stdout
     assert os.path.getsize(os.path.join(run_dir, "curves.png")) > 10_000
