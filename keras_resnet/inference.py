@@ -293,11 +293,15 @@ def _compile_forward(model, *, jit_compile):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+        spec = tf.TensorSpec((None,) + tuple(model.inputs[0].shape[1:]), tf.float32)
+
+        @tf.function(jit_compile=jit_compile, input_signature=[spec])
         def forward(x):
             return tf.cast(model(x, training=False), tf.float32)
 
-        return forward
+        if jit_compile:
+            return forward
+        return _freeze(forward.get_concrete_function())
     if backend == "jax":
         import jax
 
@@ -319,6 +323,25 @@ def _compile_forward(model, *, jit_compile):
 
         return forward
     return lambda x: keras.ops.cast(model(x, training=False), "float32")
+
+
+def _freeze(concrete_function):
+    """The function with its variables turned into constants (TensorFlow).
+
+    oneDNN then reorders each convolution's weights into its blocked layout
+    once instead of on every call (about 9% of ResNet-50's time at batch 8
+    on the benchmark machine).
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import convert_to_constants
+
+    frozen = convert_to_constants.convert_variables_to_constants_v2(concrete_function)
+
+    def forward(x):
+        (y,) = frozen(tf.convert_to_tensor(x, tf.float32))  # Outputs come as a flat list.
+        return y
+
+    return forward
 
 
 def _default_jit_compile():
