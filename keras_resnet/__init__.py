@@ -22,6 +22,7 @@ from keras_resnet.models import (
     build,
     list_models,
 )
+from keras_resnet.inference import optimize_for_inference
 from keras_resnet.preprocessing import decode_predictions, preprocess_input
 
 __version__ = "0.1.0"
@@ -43,5 +44,6 @@ __all__ = [
     "build",
     "decode_predictions",
     "list_models",
+    "optimize_for_inference",
     "preprocess_input",
 ]
