@@ -381,7 +381,7 @@ def optimize_for_inference(model, precision="auto", *, jit_compile="auto"):
         >>> probabilities = fast.predict(images, batch_size=32)
     """
     precision = resolve_precision(precision)
-    if jit_compile not in ("auto", True, False):
+    if not (jit_compile == "auto" or isinstance(jit_compile, bool)):
         raise ValueError(
             "`jit_compile` should be 'auto', True or False. "
             f"Received: jit_compile={jit_compile!r}"

@@ -61,7 +61,7 @@ def training_defaults(precision="auto", jit_compile="auto"):
             f"`precision` should be one of {', '.join(map(repr, PRECISIONS))}. "
             f"Received: precision={precision!r}"
         )
-    if jit_compile not in ("auto", True, False):
+    if not (jit_compile == "auto" or isinstance(jit_compile, bool)):
         raise ValueError(
             "`jit_compile` should be 'auto', True or False. "
             f"Received: jit_compile={jit_compile!r}"
