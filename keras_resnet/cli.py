@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Order is the order of ``keras-resnet --help``.
-COMMANDS = ("models", "summary")
+COMMANDS = ("models", "summary", "bench")
 
 
 class UsageError(Exception):
