@@ -57,9 +57,14 @@ GROUPS = ("machine", "build", "inference", "training", "pipeline")
 # --------------------------------------------------------------------------
 
 
-def _median_rate(items, seconds):
+def _median_rate(items, seconds, cpu_seconds=None):
+    """Median images/s over the runs; also per CPU-second, which noise from other
+    processes on a shared machine disturbs much less than wall-clock time."""
     rates = [items / s for s in seconds]
-    return {"median": statistics.median(rates), "runs": rates}
+    result = {"median": statistics.median(rates), "runs": rates}
+    if cpu_seconds:
+        result["per_cpu_second"] = statistics.median(items / s for s in cpu_seconds)
+    return result
 
 
 def worker_machine(sizes):
@@ -146,12 +151,13 @@ def worker_inference(sizes, library, mode):
             "optimize_seconds": time.perf_counter() - start,
         }
     model.predict(x, batch_size=batch, verbose=0)  # Warm-up: tracing, compilation.
-    times = []
+    times, cpu_times = [], []
     for _ in range(sizes["infer_repeats"]):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         model.predict(x, batch_size=batch, verbose=0)
         times.append(time.perf_counter() - start)
-    return {**_median_rate(batch, times), **extra}
+        cpu_times.append(time.process_time() - cpu_start)
+    return {**_median_rate(batch, times, cpu_times), **extra}
 
 
 def worker_training(sizes, library):
@@ -183,14 +189,16 @@ def worker_training(sizes, library):
 
     class StepTimer(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
-            self.start = time.perf_counter()
+            self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
         def on_train_batch_end(self, batch, logs=None):
             times.append(time.perf_counter() - self.start)
+            cpu_times.append(time.process_time() - self.cpu_start)
 
-    times = []
+    times, cpu_times = [], []
     model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0, callbacks=[StepTimer()])
-    return {**_median_rate(batch, times[sizes["train_warmup"] :]), **extra}
+    warmup = sizes["train_warmup"]
+    return {**_median_rate(batch, times[warmup:], cpu_times[warmup:]), **extra}
 
 
 def paper_augmentation_dataset(files, *, image_size, batch_size):
@@ -304,6 +312,20 @@ def spawn(name, quick):
     return {"error": f"exit status {process.returncode}\n{tail}"}
 
 
+def merge_rounds(runs):
+    """One result from a configuration's rounds: medians of medians, the highest peak memory."""
+    failed = [run for run in runs if "error" in run]
+    if failed:
+        return failed[0]
+    merged = dict(runs[-1])
+    for key in ("median", "per_cpu_second", "seconds"):
+        if key in merged:
+            merged[key] = statistics.median(run[key] for run in runs)
+    merged["peak_memory_mb"] = max(run["peak_memory_mb"] for run in runs)
+    merged["rounds"] = runs if len(runs) > 1 else None
+    return merged
+
+
 def _ratio(numerator, denominator):
     if numerator is None or denominator in (None, 0):
         return None
@@ -333,6 +355,12 @@ def summarize(results, sizes):
         "training_ours_over_keras": _ratio(
             get("train_ours", "median"), get("train_keras", "median")
         ),
+        "inference_fast_over_keras_predict_per_cpu_second": _ratio(
+            get("infer_fast", "per_cpu_second"), get("infer_keras", "per_cpu_second")
+        ),
+        "training_ours_over_keras_per_cpu_second": _ratio(
+            get("train_ours", "per_cpu_second"), get("train_keras", "per_cpu_second")
+        ),
         "pipeline_over_ours_training": _ratio(
             get("pipeline", "median"), get("train_ours", "median")
         ),
@@ -357,7 +385,10 @@ def print_table(results, ratios, sizes, file=sys.stdout):
             f"{machine['matmul_gflops_bfloat16']:.0f} GFLOP/s bfloat16"
         )
     line()
-    header = f"{'configuration':<44} {'result':>16} {'ratio':>7} {'peak MB':>8}"
+    header = (
+        f"{'configuration':<44} {'result':>16} {'ratio':>7} {'img/CPU-s':>9} {'ratio':>6} "
+        f"{'peak MB':>8}"
+    )
     line(header)
     line("-" * len(header))
     ratio_of = {
@@ -391,6 +422,13 @@ def print_table(results, ratios, sizes, file=sys.stdout):
             value = f"{result['median']:.1f} img/s"
         ratio = ratios.get(ratio_of.get(name))
         ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
+        cpu_rate = result.get("per_cpu_second")
+        cpu_text = f"{cpu_rate:.1f}" if cpu_rate is not None else ""
+        cpu_ratio = None
+        baseline = {"infer_ours": "infer_keras", "infer_fast": "infer_keras", "train_ours": "train_keras"}
+        if name in baseline and cpu_rate is not None:
+            cpu_ratio = _ratio(cpu_rate, results.get(baseline[name], {}).get("per_cpu_second"))
+        cpu_ratio_text = f"{cpu_ratio:.2f}x" if cpu_ratio is not None else ""
         notes = []
         if "precision" in result:
             notes.append(result["precision"])
@@ -400,11 +438,12 @@ def print_table(results, ratios, sizes, file=sys.stdout):
             notes.append("XLA" if result["jit_compile"] else "no XLA")
         note = f"  ({', '.join(notes)})" if notes else ""
         line(
-            f"  {label:<42} {value:>16} {ratio_text:>7} "
+            f"  {label:<42} {value:>16} {ratio_text:>7} {cpu_text:>9} {cpu_ratio_text:>6} "
             f"{result['peak_memory_mb']:>8.0f}{note}"
         )
     line()
     line("ratio: build = keras.applications seconds / ours; otherwise ours / keras.applications img/s")
+    line("img/CPU-s: images per second of CPU time the process used (less sensitive to other load)")
 
 
 def main(argv=None):
@@ -417,23 +456,37 @@ def main(argv=None):
         choices=GROUPS,
         help="measure only these groups (default: all)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every configuration this many times, in alternating order (default 1)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         run_worker(args.worker, args.quick)
         return 0
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1. Received: {args.rounds}")
 
     sizes = QUICK if args.quick else FULL
     groups = set(args.only or GROUPS) | {"machine"}
-    results = {}
     started = time.time()
-    for name, (group, label, _, _) in CONFIGS.items():
-        if group not in groups:
-            continue
-        print(f"... {label}", file=sys.stderr, flush=True)
-        results[name] = spawn(name, args.quick)
-        if "error" in results[name]:
-            print(results[name]["error"], file=sys.stderr)
+    names = [name for name, config in CONFIGS.items() if config[0] in groups]
+    rounds = {name: [] for name in names}
+    for r in range(args.rounds):
+        # Alternate the order (A B C, C B A, ...) so that a drift in the machine's
+        # load does not favour whichever configuration runs first.
+        for name in names if r % 2 == 0 else names[::-1]:
+            if name == "machine" and r > 0:
+                continue
+            print(f"... {CONFIGS[name][1]} (round {r + 1})", file=sys.stderr, flush=True)
+            result = spawn(name, args.quick)
+            if "error" in result:
+                print(result["error"], file=sys.stderr)
+            rounds[name].append(result)
+    results = {name: merge_rounds(runs) for name, runs in rounds.items()}
     ratios = summarize(results, sizes)
     print_table(results, ratios, sizes)
     if args.json:
