@@ -333,8 +333,11 @@ def _freeze(concrete_function):
     on the benchmark machine).
     """
     import tensorflow as tf
-    from tensorflow.python.framework import convert_to_constants
 
+    try:  # Not in TensorFlow's public API, though stable since TF 2.2.
+        from tensorflow.python.framework import convert_to_constants
+    except ImportError:
+        return concrete_function
     frozen = convert_to_constants.convert_variables_to_constants_v2(concrete_function)
 
     def forward(x):
