@@ -301,7 +301,7 @@ def _compile_forward(model, *, jit_compile):
 
         if jit_compile:
             return forward
-        return _freeze(forward.get_concrete_function())
+        return _freeze(forward)
     if backend == "jax":
         import jax
 
@@ -325,11 +325,11 @@ def _compile_forward(model, *, jit_compile):
     return lambda x: keras.ops.cast(model(x, training=False), "float32")
 
 
-def _freeze(concrete_function):
+def _freeze(function):
     """The function with its variables turned into constants (TensorFlow).
 
     oneDNN then reorders each convolution's weights into its blocked layout
-    once instead of on every call (about 9% of ResNet-50's time at batch 8
+    once instead of on every call (the reorders were 9% of ResNet-50's oneDNN time at batch 8
     on the benchmark machine).
     """
     import tensorflow as tf
@@ -337,8 +337,10 @@ def _freeze(concrete_function):
     try:  # Not in TensorFlow's public API, though stable since TF 2.2.
         from tensorflow.python.framework import convert_to_constants
     except ImportError:
-        return concrete_function
-    frozen = convert_to_constants.convert_variables_to_constants_v2(concrete_function)
+        return function
+    frozen = convert_to_constants.convert_variables_to_constants_v2(
+        function.get_concrete_function()
+    )
 
     def forward(x):
         (y,) = frozen(tf.convert_to_tensor(x, tf.float32))  # Outputs come as a flat list.
