@@ -21,6 +21,7 @@ goes to stdout, everything to ``--json PATH`` if asked.
 
 Usage:
     python benchmarks/bench.py             # the full run (about 10 minutes on 2 cores)
+    python benchmarks/bench.py --rounds 2  # twice, in alternating order (for a busy machine)
     python benchmarks/bench.py --quick     # small sizes, a smoke test (about 3 minutes)
     python benchmarks/bench.py --json results.json --only inference
 """
