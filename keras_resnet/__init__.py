@@ -29,9 +29,10 @@ _EXPORTS = {
     "preprocess_input": "preprocessing",
     "load_weights": "weights",
     "register_weights": "weights",
+    "optimize_for_inference": "inference",
 }
-_SUBMODULES = ("analysis", "blocks", "cifar", "complexity", "data", "layers", "models",
-               "preprocessing", "recipes", "training", "weights")
+_SUBMODULES = ("analysis", "blocks", "cifar", "complexity", "data", "inference", "layers",
+               "models", "performance", "preprocessing", "recipes", "training", "weights")
 
 
 def __getattr__(name):
@@ -69,6 +70,7 @@ __all__ = [
     "decode_predictions",
     "list_models",
     "load_weights",
+    "optimize_for_inference",
     "preprocess_input",
     "register_weights",
 ]

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Order is the order of ``keras-resnet --help``.
-COMMANDS = ("train", "evaluate", "predict", "summary", "models", "weights")
+COMMANDS = ("train", "evaluate", "predict", "summary", "models", "weights", "bench")
 
 
 class UsageError(Exception):
