@@ -230,18 +230,14 @@ def CifarResNet(
         x = layers.Activation("relu", name="conv1_relu")(x)
 
     x = stack_fn(x)
-
-    if preact:
-        x = layers.BatchNormalization(axis=axis, epsilon=blocks.BN_EPSILON, name="post_bn")(x)
-        x = layers.Activation("relu", name="post_relu")(x)
-
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    x = models.head(
+        x,
+        preact=preact,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )
 
     inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
     with deep_graph_recursion():

@@ -251,6 +251,32 @@ def resolve_input_shape(
     return input_shape
 
 
+def head(x, *, preact, include_top, pooling, classes, classifier_activation):
+    """Everything after the last stage, with Keras's layer names.
+
+    Pre-activation networks end their last block on an addition, so they get
+    the BN and ReLU (``post_bn``, ``post_relu``) that each block defers to the
+    next one. Then the classifier (``avg_pool``, ``predictions``) or, without
+    it, the optional global pooling (``avg_pool`` or ``max_pool``).
+
+    Returns:
+        The model's output tensor.
+    """
+    if preact:
+        x = layers.BatchNormalization(
+            axis=blocks.channel_axis(), epsilon=blocks.BN_EPSILON, name="post_bn"
+        )(x)
+        x = layers.Activation("relu", name="post_relu")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
 def ResNet(
     stack_fn,
     preact,
@@ -339,18 +365,14 @@ def ResNet(
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
     x = stack_fn(x)
-
-    if preact:
-        x = layers.BatchNormalization(axis=axis, epsilon=blocks.BN_EPSILON, name="post_bn")(x)
-        x = layers.Activation("relu", name="post_relu")(x)
-
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    x = head(
+        x,
+        preact=preact,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )
 
     if input_tensor is not None:
         inputs = keras.utils.get_source_inputs(input_tensor)
