@@ -8,24 +8,7 @@ import pytest
 import keras_resnet
 from keras_resnet import preprocessing
 
-from conftest import requires_tensorflow
-
-
-def _max_relative_error(actual, expected):
-    return float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
-
-
-def randomize_batch_norm_statistics(model, rng):
-    """Makes every BN layer do something: a file of fresh BNs tests nothing."""
-    for layer in model.layers:
-        if type(layer).__name__ == "BatchNormalization":
-            gamma, beta, mean, variance = layer.get_weights()
-            layer.set_weights([
-                rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
-                rng.normal(0, 0.1, beta.shape).astype("float32"),
-                rng.normal(0, 0.1, mean.shape).astype("float32"),
-                rng.uniform(0.5, 1.5, variance.shape).astype("float32"),
-            ])
+from conftest import randomize_batch_norms, relative_error, requires_tensorflow
 
 
 @requires_tensorflow
@@ -46,7 +29,7 @@ def test_legacy_h5_from_tf_keras_loads_with_equal_outputs(name, builder, tmp_pat
     reference = getattr(tf_keras.applications, builder)(
         weights=None, input_shape=(64, 64, 3), classifier_activation=None
     )
-    randomize_batch_norm_statistics(reference, rng)
+    randomize_batch_norms(reference, rng)
     path = str(tmp_path / f"{name}.h5")
     reference.save_weights(path)  # the legacy HDF5 layout of Keras 2
 
@@ -57,7 +40,7 @@ def test_legacy_h5_from_tf_keras_loads_with_equal_outputs(name, builder, tmp_pat
     x = keras_resnet.models.preprocess_input_for(name)(images)
     expected = reference.predict(x, verbose=0)
     actual = keras.ops.convert_to_numpy(ours.predict(x, verbose=0))
-    assert _max_relative_error(actual, expected) < 1e-5
+    assert relative_error(actual, expected) < 1e-5
     tf_keras.backend.clear_session()
 
 
@@ -80,7 +63,7 @@ def test_channels_first_shapes(name):
 def test_channels_first_numerics_equal_channels_last(name, rng):
     """The same weights give the same outputs in both layouts."""
     last = keras_resnet.build(name, weights=None, input_shape=(64, 64, 3), classes=10)
-    randomize_batch_norm_statistics(last, rng)
+    randomize_batch_norms(last, rng)
     keras.config.set_image_data_format("channels_first")
     first = keras_resnet.build(name, weights=None, input_shape=(3, 64, 64), classes=10)
     # Kernels and BN vectors are stored the same way in both formats.
@@ -95,4 +78,4 @@ def test_channels_first_numerics_equal_channels_last(name, rng):
     np.testing.assert_allclose(x_first, x_last.transpose(0, 3, 1, 2), rtol=1e-6)
     out_first = keras.ops.convert_to_numpy(first(x_first))
     out_last = keras.ops.convert_to_numpy(last(x_last))
-    assert _max_relative_error(out_first, out_last) < 1e-5
+    assert relative_error(out_first, out_last) < 1e-5

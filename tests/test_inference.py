@@ -11,30 +11,11 @@ import numpy as np
 import pytest
 
 from keras_resnet import inference, models, optimize_for_inference
-from tests.conftest import requires_tensorflow
+from conftest import randomize_batch_norms, relative_error, requires_tensorflow
 
 SIZE = 32
 FLOAT32_BOUND = 1e-4
 BFLOAT16_BOUND = 2e-2
-
-
-def randomize_batch_norms(model, rng):
-    """Moving statistics and affine parameters far from their initial values."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            c = layer.moving_mean.shape[0]
-            layer.set_weights(
-                [
-                    rng.uniform(0.5, 1.5, c),  # gamma
-                    rng.normal(0.0, 0.2, c),  # beta
-                    rng.normal(0.0, 0.2, c),  # moving mean
-                    rng.uniform(0.5, 2.0, c),  # moving variance
-                ]
-            )
-
-
-def relative_error(actual, expected):
-    return float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
 
 
 def count_batch_norms(model):

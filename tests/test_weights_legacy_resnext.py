@@ -21,7 +21,7 @@ from keras_resnet import blocks
 from keras_resnet import models
 from keras_resnet.weights import WeightsMismatchError, legacy_resnext
 
-from conftest import requires_tensorflow
+from conftest import randomize_weights, requires_tensorflow
 
 pytestmark = requires_tensorflow
 
@@ -118,18 +118,8 @@ def _saved_legacy(tmp_path, layout):
     tf_keras.backend.clear_session()
     legacy = _legacy_resnext(layout)
     rng = np.random.default_rng(0)
-    for layer in legacy.layers:
-        if not layer.trainable_weights:
-            continue  # the frozen 0/1 `_2_gconv` kernel keeps its constant
-        arrays = []
-        for w in layer.weights:
-            shape = tuple(w.shape)
-            if "moving_variance" in w.name or "gamma" in w.name:
-                arrays.append(rng.uniform(0.5, 1.5, shape))
-            else:
-                fan_in = np.prod(shape[:-1]) if len(shape) > 1 else 10
-                arrays.append(rng.normal(0, 1 / np.sqrt(fan_in), shape))
-        layer.set_weights([a.astype("float32") for a in arrays])
+    # The frozen 0/1 `_2_gconv` kernel keeps its constant.
+    randomize_weights(legacy, rng, trainable_layers_only=True)
     path = str(tmp_path / f"legacy_{layout}.h5")
     legacy.save_weights(path)
     x = rng.uniform(-1, 1, (2, SIZE, SIZE, 3)).astype("float32")

@@ -10,27 +10,9 @@ import pytest
 import keras_resnet
 from keras_resnet.weights import WeightsFileError, WeightsMismatchError
 
-from conftest import requires_tensorflow
+from conftest import randomize_weights, requires_tensorflow
 
 SHAPE = (32, 32, 3)
-
-
-def _randomize(model, seed=0):
-    """Draws every weight, BN statistics included, so that loading shows.
-
-    Works for Keras 3 and tf_keras models alike (both order ``get_weights``
-    as ``model.weights``).
-    """
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for weight in model.weights:
-        shape = tuple(weight.shape)
-        if "moving_variance" in weight.name or "gamma" in weight.name:
-            arrays.append(rng.uniform(0.5, 1.5, shape))
-        else:
-            fan_in = np.prod(shape[:-1]) if len(shape) > 1 else 10
-            arrays.append(rng.normal(0, 1 / np.sqrt(fan_in), shape))
-    model.set_weights([a.astype("float32") for a in arrays])
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +20,7 @@ def saved_resnet18(tmp_path_factory):
     """A ResNet18 with random weights saved in the three Keras 3 formats."""
     keras.backend.clear_session()
     model = keras_resnet.ResNet18(weights=None, input_shape=SHAPE, classes=7)
-    _randomize(model)
+    randomize_weights(model, np.random.default_rng(0))
     folder = tmp_path_factory.mktemp("r18")
     paths = {
         "weights.h5": folder / "r18.weights.h5",
@@ -143,7 +125,7 @@ def _tf_keras_saved(tmp_path, builder, *, save_model):
     import tf_keras
 
     model = builder(weights=None, input_shape=(32, 32, 3), classifier_activation=None)
-    _randomize(model)
+    randomize_weights(model, np.random.default_rng(0))
     path = str(tmp_path / f"{model.name}.h5")
     if save_model:
         model.save(path)  # the whole model: weights under "model_weights"
