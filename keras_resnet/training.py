@@ -678,22 +678,21 @@ def small_resnet(
     input_shape=(32, 32, 3),
     classes=10,
     *,
-    widths=(16, 32, 64),
     blocks_per_stage=1,
     bn_momentum=0.9,
     name="small_resnet",
 ):
-    """A CIFAR-style ResNet of basic blocks (He et al. 2015, section 4.2).
+    """The demo's network: a CIFAR ResNet (He et al. 2015, section 4.2) for short runs.
 
-    A 3x3 stem, then one stage per width (the first at full resolution, each
-    next one halving it), global average pooling and a softmax classifier.
-    With ``blocks_per_stage=n`` it has ``6n + 2`` weighted layers
-    (``n=3`` is ResNet-20).
+    ``cifar.CifarResNet`` with ``blocks_per_stage`` basic blocks in each of its
+    three stages (16, 32, 64 filters; ``6n + 2`` weighted layers, so the
+    default ``n=1`` is an 8-layer net and ``n=3`` is ResNet-20's layout), but
+    with projection (option B) shortcuts and a faster BatchNorm momentum,
+    which make a few epochs on a small dataset converge reliably.
 
     Args:
         input_shape: Input shape without the batch axis.
         classes: Number of classes.
-        widths: Filters of each stage.
         blocks_per_stage: Basic blocks per stage.
         bn_momentum: Momentum of the BatchNorm moving statistics.
         name: Model name.
@@ -701,19 +700,16 @@ def small_resnet(
     Returns:
         A ``keras.Model``.
     """
-    inputs = layers.Input(shape=input_shape)
-    x = layers.Conv2D(widths[0], 3, padding="same", use_bias=False, name="conv1_conv")(inputs)
-    x = layers.BatchNormalization(
-        axis=blocks.channel_axis(), epsilon=blocks.BN_EPSILON, name="conv1_bn"
-    )(x)
-    x = layers.Activation("relu", name="conv1_relu")(x)
-    for i, filters in enumerate(widths):
-        x = blocks.basic_stack(
-            x, filters, blocks_per_stage, stride1=1 if i == 0 else 2, name=f"conv{i + 2}"
-        )
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(classes, activation="softmax", name="predictions")(x)
-    model = keras.Model(inputs, outputs, name=name)
+    from keras_resnet import cifar
+
+    arch = cifar.CifarArchitecture(blocks_per_stage, shortcut="B")
+    model = cifar.CifarResNet(
+        cifar.make_stack_fn(arch, options=blocks.BlockOptions(shortcut="B")),
+        preact=False,
+        model_name=name,
+        input_shape=input_shape,
+        classes=classes,
+    )
     # Keras's BN momentum of 0.99 averages over ~100 steps: a short run's
     # moving statistics would lag the weights and wreck validation. 0.9 is
     # PyTorch's default (its momentum=0.1).
