@@ -10,9 +10,9 @@ backend of the environment (``KERAS_BACKEND``), with the same inputs and batch:
 - training throughput of ResNet-50 at 128 px, batch 32, ``fit`` on in-memory
   data: keras.applications compiled with Keras's defaults, ours built and
   compiled with the package's training defaults (``keras_resnet.performance``);
-- input pipeline throughput: JPEG decode plus the paper's augmentation
-  (random scale, crop, flip) with tf.data, on JPEGs written to a temporary
-  folder, against the training throughput it must feed;
+- input pipeline throughput: keras_resnet.data's tf.data pipeline (JPEG
+  decode, the paper's augmentation, preprocessing) on JPEGs written to a
+  temporary folder, against the training throughput it must feed;
 - peak memory (``ru_maxrss``) of each process, and the machine's matrix
   product speed in float32 and bfloat16 for scale.
 
@@ -202,40 +202,18 @@ def worker_training(sizes, library):
     return {**_median_rate(batch, times[warmup:], cpu_times[warmup:]), **extra}
 
 
-def paper_augmentation_dataset(files, *, image_size, batch_size):
-    """JPEG files to training batches with the paper's augmentation (tf.data).
-
-    He et al. (2015), section 3.4: the shorter side resized to a random length
-    in [256, 480], a random 224 x 224 crop, a random horizontal flip. Here the
-    scale range follows the crop size (``[256, 480] * image_size / 224``). This
-    is the benchmark's own small pipeline; keras_resnet.data, once merged,
-    can be measured in its place.
-    """
-    import tensorflow as tf
-
-    low, high = 256 * image_size / 224, 480 * image_size / 224
-
-    def load(path):
-        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-        shape = tf.cast(tf.shape(image)[:2], tf.float32)
-        shorter = tf.random.uniform([], low, high)
-        new_shape = tf.cast(tf.round(shape * shorter / tf.reduce_min(shape)), tf.int32)
-        image = tf.image.resize(image, new_shape)
-        image = tf.image.random_crop(image, (image_size, image_size, 3))
-        return tf.image.random_flip_left_right(image)
-
-    return (
-        tf.data.Dataset.from_tensor_slices(files)
-        .map(load, num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-
-
 def worker_pipeline(sizes):
-    """Images per second of JPEG decode + augmentation, on JPEGs written to a temp folder."""
+    """Images per second of keras_resnet.data's training pipeline for ResNet-50.
+
+    JPEG decode, the paper's augmentation (section 3.4: shorter side random in
+    [256, 480], scaled here by ``train_size / 224``; a random crop; a flip;
+    AlexNet's PCA colour noise) and ResNet-50's ``preprocess_input``, on JPEGs
+    written to a temporary folder.
+    """
     import numpy as np
     import tensorflow as tf
+
+    from keras_resnet import data
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as folder:
@@ -248,8 +226,12 @@ def worker_pipeline(sizes):
             path = os.path.join(folder, f"{i:05d}.jpg")
             tf.io.write_file(path, tf.io.encode_jpeg(image, quality=90))
             files.append(path)
-        dataset = paper_augmentation_dataset(
-            files, image_size=sizes["train_size"], batch_size=sizes["train_batch"]
+        dataset = data.make_dataset(
+            files,
+            None,
+            transform=data.training_transform("imagenet", image_size=sizes["train_size"]),
+            preprocessing_mode="caffe",
+            batch_size=sizes["train_batch"],
         )
         for _ in dataset:  # Warm-up: tracing, file cache.
             pass
@@ -274,7 +256,7 @@ CONFIGS = {
     "infer_fast": ("inference", "keras_resnet optimize_for_inference", worker_inference, ("ours", "fast")),
     "train_keras": ("training", "keras.applications fit, Keras defaults", worker_training, ("keras",)),
     "train_ours": ("training", "keras_resnet fit, package defaults", worker_training, ("ours",)),
-    "pipeline": ("pipeline", "tf.data JPEG decode + augmentation", worker_pipeline, ()),
+    "pipeline": ("pipeline", "keras_resnet.data JPEG + augmentation", worker_pipeline, ()),
 }
 
 
@@ -327,46 +309,61 @@ def merge_rounds(runs):
     return merged
 
 
+# The ratios the table prints and the README quotes, each > 1 when ours is faster:
+# name: (our configuration, the baseline, the measure, also per CPU-second).
+# Throughputs ("median", img/s) are ours / baseline; build times are baseline / ours.
+COMPARISONS = {
+    "build_ResNet50_keras_over_ours": ("build_ours_50", "build_keras_50", "seconds", False),
+    "build_ResNet152_keras_over_ours": ("build_ours_152", "build_keras_152", "seconds", False),
+    "inference_ours_predict_over_keras": ("infer_ours", "infer_keras", "median", True),
+    "inference_fast_over_keras_predict": ("infer_fast", "infer_keras", "median", True),
+    "training_ours_over_keras": ("train_ours", "train_keras", "median", True),
+    "pipeline_over_ours_training": ("pipeline", "train_ours", "median", False),
+}
+
+
 def _ratio(numerator, denominator):
     if numerator is None or denominator in (None, 0):
         return None
     return numerator / denominator
 
 
-def summarize(results, sizes):
-    """Rows of the table and the headline ratios."""
+def summarize(results):
+    """The ratios of ``COMPARISONS`` (None where a configuration failed or did not run)."""
 
     def get(name, key):
         value = results.get(name, {})
         return value.get(key) if "error" not in value else None
 
-    ratios = {
-        "build_ResNet50_keras_over_ours": _ratio(
-            get("build_keras_50", "seconds"), get("build_ours_50", "seconds")
-        ),
-        "build_ResNet152_keras_over_ours": _ratio(
-            get("build_keras_152", "seconds"), get("build_ours_152", "seconds")
-        ),
-        "inference_ours_predict_over_keras": _ratio(
-            get("infer_ours", "median"), get("infer_keras", "median")
-        ),
-        "inference_fast_over_keras_predict": _ratio(
-            get("infer_fast", "median"), get("infer_keras", "median")
-        ),
-        "training_ours_over_keras": _ratio(
-            get("train_ours", "median"), get("train_keras", "median")
-        ),
-        "inference_fast_over_keras_predict_per_cpu_second": _ratio(
-            get("infer_fast", "per_cpu_second"), get("infer_keras", "per_cpu_second")
-        ),
-        "training_ours_over_keras_per_cpu_second": _ratio(
-            get("train_ours", "per_cpu_second"), get("train_keras", "per_cpu_second")
-        ),
-        "pipeline_over_ours_training": _ratio(
-            get("pipeline", "median"), get("train_ours", "median")
-        ),
-    }
+    ratios = {}
+    for ratio_name, (ours, baseline, measure, per_cpu) in COMPARISONS.items():
+        if measure == "seconds":
+            ratios[ratio_name] = _ratio(get(baseline, measure), get(ours, measure))
+        else:
+            ratios[ratio_name] = _ratio(get(ours, measure), get(baseline, measure))
+        if per_cpu:
+            ratios[ratio_name + "_per_cpu_second"] = _ratio(
+                get(ours, "per_cpu_second"), get(baseline, "per_cpu_second")
+            )
     return ratios
+
+
+# ResNet-50's forward pass at 224 px: 4.1 G multiply-adds (keras_resnet.complexity),
+# 8.2 GFLOP; a training step is about three forward passes (forward, gradients of the
+# activations, gradients of the weights). Both scale with the number of pixels.
+RESNET50_GFLOP_224 = 8.2
+
+
+def float32_ceiling(machine, size, passes):
+    """Images per second if every FLOP ran at the measured float32 matrix-product speed.
+
+    Not a hard bound (oneDNN's convolutions can beat a plain matrix product), but
+    the scale against which a speed-up in float32 has to be read.
+    """
+    peak = machine.get("matmul_gflops_float32")
+    if not peak:
+        return None
+    return peak / (passes * RESNET50_GFLOP_224 * (size / 224) ** 2)
 
 
 def print_table(results, ratios, sizes, file=sys.stdout):
@@ -392,18 +389,18 @@ def print_table(results, ratios, sizes, file=sys.stdout):
     )
     line(header)
     line("-" * len(header))
-    ratio_of = {
-        "build_ours_50": "build_ResNet50_keras_over_ours",
-        "build_ours_152": "build_ResNet152_keras_over_ours",
-        "infer_ours": "inference_ours_predict_over_keras",
-        "infer_fast": "inference_fast_over_keras_predict",
-        "train_ours": "training_ours_over_keras",
-        "pipeline": "pipeline_over_ours_training",
-    }
+    # The comparison printed on each configuration's row, by our configuration.
+    ratio_of = {ours: name for name, (ours, *_) in COMPARISONS.items()}
+    def ceiling(size, passes):
+        value = float32_ceiling(machine, size, passes)
+        return f"; float32 ceiling {value:.1f} img/s" if value else ""
+
     titles = {
         "build": "build (weights=None), seconds",
-        "inference": f"inference ResNet-50, {sizes['infer_size']} px, batch {sizes['infer_batch']}",
-        "training": f"training ResNet-50, {sizes['train_size']} px, batch {sizes['train_batch']}",
+        "inference": f"inference ResNet-50, {sizes['infer_size']} px, batch {sizes['infer_batch']}"
+        + ceiling(sizes["infer_size"], 1),
+        "training": f"training ResNet-50, {sizes['train_size']} px, batch {sizes['train_batch']}"
+        + ceiling(sizes["train_size"], 3),
         "pipeline": f"input pipeline, {sizes['train_size']} px crops (ratio: over our training)",
     }
     group = None
@@ -425,10 +422,7 @@ def print_table(results, ratios, sizes, file=sys.stdout):
         ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
         cpu_rate = result.get("per_cpu_second")
         cpu_text = f"{cpu_rate:.1f}" if cpu_rate is not None else ""
-        cpu_ratio = None
-        baseline = {"infer_ours": "infer_keras", "infer_fast": "infer_keras", "train_ours": "train_keras"}
-        if name in baseline and cpu_rate is not None:
-            cpu_ratio = _ratio(cpu_rate, results.get(baseline[name], {}).get("per_cpu_second"))
+        cpu_ratio = ratios.get(f"{ratio_of.get(name)}_per_cpu_second")
         cpu_ratio_text = f"{cpu_ratio:.2f}x" if cpu_ratio is not None else ""
         notes = []
         if "precision" in result:
@@ -445,6 +439,7 @@ def print_table(results, ratios, sizes, file=sys.stdout):
     line()
     line("ratio: build = keras.applications seconds / ours; otherwise ours / keras.applications img/s")
     line("img/CPU-s: images per second of CPU time the process used (less sensitive to other load)")
+    line("float32 ceiling: the measured float32 matrix-product speed / ResNet-50's GFLOP per image")
 
 
 def main(argv=None):
@@ -488,7 +483,7 @@ def main(argv=None):
                 print(result["error"], file=sys.stderr)
             rounds[name].append(result)
     results = {name: merge_rounds(runs) for name, runs in rounds.items()}
-    ratios = summarize(results, sizes)
+    ratios = summarize(results)
     print_table(results, ratios, sizes)
     if args.json:
         report = {
