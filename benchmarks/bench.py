@@ -20,7 +20,7 @@ Warm-up is excluded; each figure is the median of repeated runs. The table
 goes to stdout, everything to ``--json PATH`` if asked.
 
 Usage:
-    python benchmarks/bench.py             # the full run (about 10 minutes on 2 cores)
+    python benchmarks/bench.py             # the full run (about 6 minutes on 2 idle cores)
     python benchmarks/bench.py --rounds 2  # twice, in alternating order (for a busy machine)
     python benchmarks/bench.py --quick     # small sizes, a smoke test (about 3 minutes)
     python benchmarks/bench.py --json results.json --only inference

@@ -8,7 +8,7 @@
 #   1. Here, once (needs pip): fetch the wheels the GPU image lacks into .whl/ (git-ignored):
 #        benchmarks/gpu.sh fetch
 #   2. On the device machine, carrying .whl (run tool: carry [".whl"]):
-#        benchmarks/gpu.sh run            # about 5 minutes; add "quick" for a smoke test
+#        benchmarks/gpu.sh run            # about 3 minutes on an H200; "quick" for a smoke test
 #      It prints a table and writes gpu_results.json to $OUT (or the current folder).
 #
 # The device image has JAX (CUDA), PyTorch and torchvision but not Keras: keras and its
