@@ -30,7 +30,6 @@ def register(subparsers):
 
 def run(args):
     import runpy
-    import sys
 
     from keras_resnet.cli import UsageError
 
