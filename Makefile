@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-tf test-jax bench clean
+.PHONY: demo test test-tf test-jax clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ test: test-tf test-jax
 test-tf: $(STAMP)
 	$(PY) -m pytest -q
 
-# JAX runs the channels_first numerics that TensorFlow's CPU kernels cannot.
+# The backend-agnostic tests again, on JAX.
 test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(PY) -m pytest -q -m backend_agnostic
 

@@ -1,4 +1,10 @@
-"""Installs keras_resnet: ``pip install .`` or ``pip install ".[tensorflow,test]"``."""
+"""Installs keras_resnet: ``pip install .`` or ``pip install ".[tensorflow,test]"``.
+
+The distribution is named ``keras3-resnet``: the name ``keras-resnet`` belongs
+to an unrelated 2019 project on the public index (which also installs a
+top-level ``keras_resnet``; keras_resnet/_conflicts.py warns if both are
+installed). The import name stays ``keras_resnet``.
+"""
 
 import re
 from pathlib import Path
@@ -11,7 +17,7 @@ VERSION = re.search(
 ).group(1)
 
 setup(
-    name="keras_resnet",
+    name="keras3-resnet",
     version=VERSION,
     description="ResNet, ResNetV2 and ResNeXt for Keras 3: a drop-in for "
     "keras.applications with weights, training and a command line.",

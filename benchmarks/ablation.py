@@ -1,7 +1,7 @@
 """Where the fast path's time goes: four ResNet-50 forward passes in ONE process, interleaved.
 
 The harness (bench.py) runs each configuration in its own process, as a fair
-comparison needs; on a machine shared with other jobs, though, the load can
+comparison needs; while other processes load the CPU, though, the load can
 change between two processes more than the configurations differ. Here the
 candidates take turns within one process, so each round sees the same load:
 
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.inference import fold_batch_norms
+from keras_resnet.deploy import fold_batch_norms
 
 
 def main(rounds=4, batch=32, size=224):

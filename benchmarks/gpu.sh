@@ -3,16 +3,16 @@
 # (torch.compile, AMP bfloat16, channels_last), training and inference img/s at batch 256,
 # and the fraction of the GPU's measured bfloat16 matrix-product peak each reaches.
 #
-# Two steps, for the `device` machine of this workplace (see /work/.library/device/README.md):
+# Needs JAX (CUDA), PyTorch and torchvision on the GPU machine. Keras is installed from
+# wheels in .whl/ (git-ignored) where it is missing, for GPU machines without network access:
 #
-#   1. Here, once (needs pip): fetch the wheels the GPU image lacks into .whl/ (git-ignored):
+#   1. On a machine with pip and network access, download keras and the two dependencies a
+#      JAX/PyTorch environment may lack (namex, optree) into .whl/:
 #        benchmarks/gpu.sh fetch
-#   2. On the device machine, carrying .whl (run tool: carry [".whl"]):
+#   2. On the GPU machine, with .whl/ in the repository folder:
 #        benchmarks/gpu.sh run            # about 3 minutes on an H200; "quick" for a smoke test
-#      It prints a table and writes gpu_results.json to $OUT (or the current folder).
-#
-# The device image has JAX (CUDA), PyTorch and torchvision but not Keras: keras and its
-# two missing dependencies (namex, optree) travel as wheels.
+#      It prints a table and writes gpu_results.json to the folder named by $OUT (or the
+#      current folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +34,7 @@ run) ;;
 *) echo "usage: benchmarks/gpu.sh fetch|run [quick]" >&2; exit 2 ;;
 esac
 
-# Install the carried wheels where Keras is missing (the device image); elsewhere use what is there.
+# Install the wheels in .whl/ where Keras is missing; elsewhere use the installed Keras.
 export KERAS_BACKEND=jax
 if ! python3 -c "import keras" 2>/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -130,7 +130,8 @@ os.environ["KERAS_BACKEND"] = "jax"
 import jax, keras, numpy as np
 from gpu_common import *
 import keras_resnet
-from keras_resnet import optimize_for_inference, performance
+from keras_resnet import optimize_for_inference
+from keras_resnet.training import precision as performance
 
 print("keras", keras.__version__, "jax", jax.__version__, jax.devices())
 defaults = performance.training_defaults()
@@ -160,7 +161,7 @@ report("keras_train", img_s=rate, tflops=rate * 3 * FORWARD_GFLOP / 1e3,
        policy=defaults.dtype_policy)
 del model
 
-# The baseline users have today: keras.applications compiled with Keras's defaults.
+# The baseline: keras.applications compiled with Keras's defaults.
 baseline = keras.applications.ResNet50(weights=None, input_shape=(SIZE, SIZE, 3))
 baseline.compile(keras.optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy")
 rate = median_rate(timed(lambda: baseline.train_on_batch(x, y), STEPS, WARMUP))

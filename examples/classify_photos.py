@@ -31,7 +31,7 @@ def main():
     model = keras_resnet.ResNet50(weights=args.weights)
     if args.weights is None:
         print("ResNet-50 with RANDOM weights (no --weights given): the classes below are noise.")
-    x = keras_resnet.models.preprocess_input_for("resnet50")(images)
+    x = keras_resnet.catalog.preprocess_input_for("resnet50", args.weights)(images)
     predictions = model.predict(x, verbose=0)
     for filename, top5 in zip(photos.filenames, keras_resnet.decode_predictions(predictions)):
         print(f"\n{filename.split('/')[-1]}:")

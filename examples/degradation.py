@@ -28,11 +28,11 @@ NETWORKS = ("plain20", "plain56", "resnet20", "resnet56")
 def train(name, train_data, test_data, *, epochs, batch_size, learning_rate, seed):
     import keras
 
-    from keras_resnet import cifar
+    import keras_resnet
 
     keras.utils.set_random_seed(seed)
     x, y = train_data
-    model = cifar.build(name, input_shape=x.shape[1:], classes=int(y.max()) + 1)
+    model = keras_resnet.build(name, input_shape=x.shape[1:], classes=int(y.max()) + 1)
     # The paper's recipe, scaled down: SGD with momentum 0.9, weight decay
     # 1e-4, the learning rate divided by 10 for the last quarter.
     steps = epochs * int(np.ceil(len(x) / batch_size))

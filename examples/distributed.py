@@ -16,7 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from keras_resnet import data, recipes, training  # noqa: E402
+from keras_resnet import data, training  # noqa: E402
+from keras_resnet.training import recipes  # noqa: E402
 
 
 def main(argv=None):

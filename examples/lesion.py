@@ -22,12 +22,12 @@ import paper_data
 def train(name, train_data, *, epochs, batch_size, seed, survival_prob=None):
     import keras
 
-    from keras_resnet import cifar
+    import keras_resnet
 
     keras.utils.set_random_seed(seed)
     x, y = train_data
     options = {} if survival_prob is None else {"survival_prob": survival_prob}
-    model = cifar.build(name, input_shape=x.shape[1:], classes=int(y.max()) + 1, **options)
+    model = keras_resnet.build(name, input_shape=x.shape[1:], classes=int(y.max()) + 1, **options)
     model.compile(
         keras.optimizers.SGD(0.05, momentum=0.9),
         "sparse_categorical_crossentropy",

@@ -86,7 +86,7 @@ def main(argv=None):
     model, backbone = build_classifier(
         args.model, input_shape=(size, size, 3), classes=10, weights=weights
     )
-    mode = keras_resnet.models.ARCHITECTURES[args.model].preprocessing
+    mode = keras_resnet.catalog.preprocessing_mode(args.model, weights)
     train, test = datasets(
         image_size=size, preprocessing_mode=mode, batch_size=args.batch_size, limit=args.limit
     )

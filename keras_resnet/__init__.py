@@ -1,5 +1,10 @@
 """ResNet, ResNetV2 and ResNeXt for Keras 3: build, load and train.
 
+The package, lowest layer first (each imports only the layers below it):
+``preprocessing``; ``weights`` (registry, downloads, files); ``architectures``
+(layers, blocks, factories, tables); ``catalog`` (every model by name);
+``data``, ``deploy``, ``analysis``; ``training``; ``bench``; ``cli``.
+
 Example:
     >>> from keras_resnet import ResNet50
     >>> base = ResNet50(weights=None, include_top=False, pooling="avg")
@@ -7,32 +12,53 @@ Example:
 
 import importlib
 
+from keras_resnet import _conflicts, _deprecated
+
 # Where each public name lives. Resolved on first use (PEP 562), so that
 # `keras-resnet --help` and `import keras_resnet.cli` do not pay for
 # importing Keras and its backend.
 _EXPORTS = {
-    "ARCHITECTURES": "models",
-    "ResNet": "models",
-    "ResNet18": "models",
-    "ResNet34": "models",
-    "ResNet50": "models",
-    "ResNet101": "models",
-    "ResNet152": "models",
-    "ResNet50V2": "models",
-    "ResNet101V2": "models",
-    "ResNet152V2": "models",
-    "ResNeXt50": "models",
-    "ResNeXt101": "models",
-    "build": "models",
-    "list_models": "models",
+    "ARCHITECTURES": "architectures.resnet",
+    "ResNet": "architectures.resnet",
+    "ResNet18": "architectures.resnet",
+    "ResNet34": "architectures.resnet",
+    "ResNet50": "architectures.resnet",
+    "ResNet101": "architectures.resnet",
+    "ResNet152": "architectures.resnet",
+    "ResNet50V2": "architectures.resnet",
+    "ResNet101V2": "architectures.resnet",
+    "ResNet152V2": "architectures.resnet",
+    "ResNeXt50": "architectures.resnet",
+    "ResNeXt101": "architectures.resnet",
+    "build": "catalog",
+    "list_models": "catalog",
+    "register_weights": "catalog",
     "decode_predictions": "preprocessing",
     "preprocess_input": "preprocessing",
     "load_weights": "weights",
-    "register_weights": "weights",
-    "optimize_for_inference": "inference",
+    "optimize_for_inference": "deploy",
 }
-_SUBMODULES = ("analysis", "blocks", "cifar", "complexity", "data", "inference", "layers",
-               "models", "performance", "preprocessing", "recipes", "training", "weights")
+# The parts of the package, and two families' modules users reach directly
+# (``keras_resnet.cifar.ResNet56()``, ``keras_resnet.blocks.stack1``).
+_SUBMODULES = {
+    "analysis": "analysis",
+    "architectures": "architectures",
+    "bench": "bench",
+    "catalog": "catalog",
+    "cli": "cli",
+    "data": "data",
+    "deploy": "deploy",
+    "preprocessing": "preprocessing",
+    "training": "training",
+    "weights": "weights",
+    "blocks": "architectures.blocks",
+    "cifar": "architectures.cifar",
+}
+
+# Old flat module paths (keras_resnet.models ...) keep importing for one
+# release, with a DeprecationWarning: see _deprecated.py.
+_deprecated.install()
+_conflicts.warn_if_shadowed()
 
 
 def __getattr__(name):
@@ -42,6 +68,8 @@ def __getattr__(name):
         globals()[name] = value
         return value
     if name in _SUBMODULES:
+        return importlib.import_module(f"keras_resnet.{_SUBMODULES[name]}")
+    if f"keras_resnet.{name}" in _deprecated.MODULES:
         return importlib.import_module(f"keras_resnet.{name}")
     raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
 
@@ -50,7 +78,7 @@ def __dir__():
     return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))
 
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ARCHITECTURES",

@@ -22,9 +22,10 @@ import numpy as np
 
 MODES = ("caffe", "tf", "torch")
 
-_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
-_TORCH_MEAN = (0.485, 0.456, 0.406)
-_TORCH_STD = (0.229, 0.224, 0.225)
+# The constants of each convention; the tf.data pipeline applies the same ones.
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+TORCH_MEAN = (0.485, 0.456, 0.406)
+TORCH_STD = (0.229, 0.224, 0.225)
 
 CLASS_INDEX_PATH = os.path.join(os.path.dirname(__file__), "imagenet_class_index.json")
 
@@ -72,13 +73,13 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     if mode == "tf":
         return x / 127.5 - 1.0
     if mode == "torch":
-        return (x / 255.0 - per_channel(_TORCH_MEAN)) / per_channel(_TORCH_STD)
+        return (x / 255.0 - per_channel(TORCH_MEAN)) / per_channel(TORCH_STD)
     # caffe
     if data_format == "channels_last":
         x = ops.flip(x, axis=-1)
     else:
         x = ops.flip(x, axis=-3)
-    return x - per_channel(_CAFFE_BGR_MEAN)
+    return x - per_channel(CAFFE_BGR_MEAN)
 
 
 @functools.lru_cache(maxsize=1)

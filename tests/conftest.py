@@ -20,10 +20,6 @@ def rng():
     return np.random.default_rng(0)
 
 
-def backend():
-    return keras.backend.backend()
-
-
 requires_tensorflow = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="needs the TensorFlow backend"
 )

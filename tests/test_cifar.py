@@ -9,8 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet import cifar, models
-from keras_resnet.layers import ZeroPadShortcut
+import keras_resnet
+from keras_resnet import cifar
+from keras_resnet.architectures.layers import ZeroPadShortcut
 
 # The paper's Table 6 (millions of parameters), by depth.
 TABLE_6 = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7, 1202: 19.4}
@@ -101,7 +102,7 @@ CIFAR_DEPTHS = [
 
 @pytest.mark.parametrize("name,n", CIFAR_DEPTHS)
 def test_cifar_resnet_parameters_match_table_6(name, n):
-    model = cifar.build(name)
+    model = keras_resnet.build(name)
     expected_trainable, expected_total = cifar_basic_params(n)
     assert trainable(model) == expected_trainable
     assert model.count_params() == expected_total
@@ -150,12 +151,12 @@ def test_zero_pad_shortcut_is_strided_identity_plus_zero_channels(rng):
 
 @pytest.mark.parametrize("depth", [20, 56])
 def test_plain_cifar_net_has_no_add_and_same_weights_as_option_a(depth):
-    plain = cifar.build(f"plain{depth}")
+    plain = keras_resnet.build(f"plain{depth}")
     assert not any(isinstance(layer, keras.layers.Add) for layer in plain.layers)
     assert plain.name == f"plain{depth}"
     n = (depth - 2) // 6
     assert trainable(plain) == cifar_basic_params(n)[0]
-    residual = cifar.build(f"resnet{depth}")
+    residual = keras_resnet.build(f"resnet{depth}")
     assert sum(isinstance(layer, keras.layers.Add) for layer in residual.layers) == 3 * n
 
 
@@ -172,7 +173,7 @@ def test_imagenet_shortcut_options_a_b_c(name, stage_sizes):
     counts = {}
     for shortcut in ("A", "B", "C", None):
         keras.backend.clear_session()
-        model = models.build(name, weights=None, shortcut=shortcut, input_shape=(32, 32, 3))
+        model = keras_resnet.build(name, weights=None, shortcut=shortcut, input_shape=(32, 32, 3))
         counts[shortcut] = model.count_params()
         assert counts[shortcut] == imagenet_basic_params(stage_sizes, shortcut)
         adds = sum(isinstance(layer, keras.layers.Add) for layer in model.layers)
@@ -180,20 +181,20 @@ def test_imagenet_shortcut_options_a_b_c(name, stage_sizes):
     assert counts["A"] < counts["B"] < counts["C"]
     assert counts[None] == counts["A"]
     # The default is option B, Keras's own layers.
-    assert models.build(name, weights=None).count_params() == counts["B"]
+    assert keras_resnet.build(name, weights=None).count_params() == counts["B"]
 
 
 def test_plain_imagenet_names():
-    model = models.build("plain34", weights=None, input_shape=(32, 32, 3))
+    model = keras_resnet.build("plain34", weights=None, input_shape=(32, 32, 3))
     assert model.name == "plain34"
     assert not any(isinstance(layer, keras.layers.Add) for layer in model.layers)
-    assert models.ResNet18(weights=None, shortcut=None).name == "plain18"
-    assert "plain18" in models.list_models(include_plain=True)
-    assert "plain18" not in models.list_models()
+    assert keras_resnet.ResNet18(weights=None, shortcut=None).name == "plain18"
+    assert "plain18" in keras_resnet.list_models(include_plain=True)
+    assert "plain18" not in keras_resnet.list_models()
 
 
 def test_option_a_runs_on_imagenet_basic_net(rng):
-    model = models.ResNet18(weights=None, shortcut="A", include_top=False, input_shape=(64, 64, 3))
+    model = keras_resnet.ResNet18(weights=None, shortcut="A", include_top=False, input_shape=(64, 64, 3))
     y = model(rng.normal(size=(1, 64, 64, 3)).astype("float32"))
     assert y.shape == (1, 2, 2, 512)
 
@@ -212,13 +213,13 @@ def test_preact_resnet164_parameters():
 
 
 def test_zero_init_gamma_zeroes_only_the_last_bn_of_each_branch():
-    model = models.ResNet18(weights=None, zero_init_gamma=True, input_shape=(32, 32, 3))
+    model = keras_resnet.ResNet18(weights=None, zero_init_gamma=True, input_shape=(32, 32, 3))
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma = keras.ops.convert_to_numpy(layer.gamma)
             expected = 0.0 if layer.name.endswith("_2_bn") else 1.0
             assert np.all(gamma == expected), layer.name
-    default = models.ResNet18(weights=None, input_shape=(32, 32, 3))
+    default = keras_resnet.ResNet18(weights=None, input_shape=(32, 32, 3))
     assert all(
         np.all(keras.ops.convert_to_numpy(layer.gamma) == 1.0)
         for layer in default.layers
@@ -234,16 +235,23 @@ def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="survival_prob"):
         cifar.Plain20(survival_prob=0.5)
     with pytest.raises(ValueError, match="Received: shortcut='A'"):
-        models.ResNet34(weights="imagenet", shortcut="A")
-    with pytest.raises(ValueError, match="cifar.build"):
-        models.build("resnet56")
-    with pytest.raises(ValueError, match="Unknown CIFAR model"):
-        cifar.build("plain21")
+        keras_resnet.ResNet34(weights="imagenet", shortcut="A")
+    with pytest.raises(ValueError, match="Unknown model 'plain21'"):
+        keras_resnet.build("plain21")
     with pytest.raises(ValueError, match="Received: weights='imagenet'"):
         cifar.ResNet20(weights="imagenet")
 
 
+def test_one_catalogue_builds_both_families_with_their_defaults():
+    # "resnet56" is only a CIFAR name: the catalogue builds it with the CIFAR
+    # family's defaults (10 classes, no weights), as cifar.ResNet56 does.
+    by_name = keras_resnet.build("resnet56")
+    assert by_name.output_shape == (None, 10)
+    # By hand: 3x3 convs 16/32/64 wide, 9 blocks a stage, option A, BN x 4.
+    assert by_name.count_params() == cifar_basic_params(9)[1] == 857_082
+
+
 def test_cifar_list_models_all_build_names():
-    names = cifar.list_models()
+    names = keras_resnet.list_models("cifar", include_plain=True)
     assert names[:6] == ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202"]
     assert {"preactresnet164", "preactresnet1001", "plain20", "plain110"} <= set(names)

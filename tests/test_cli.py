@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from keras_resnet import cli
-from tests.conftest import requires_tensorflow
+from conftest import requires_tensorflow
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "summary", "models"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "summary", "models", "bench"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([command, "--help"])

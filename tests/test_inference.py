@@ -10,7 +10,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet import inference, models, optimize_for_inference
+import keras_resnet
+from keras_resnet import deploy, optimize_for_inference
+from keras_resnet.deploy import folding, graph, hardware
 from conftest import randomize_batch_norms, relative_error, requires_tensorflow
 
 SIZE = 32
@@ -23,7 +25,7 @@ def count_batch_norms(model):
 
 
 def logits_model(name, rng):
-    model = models.build(
+    model = keras_resnet.build(
         name, weights=None, input_shape=(SIZE, SIZE, 3), classes=10, classifier_activation=None
     )
     randomize_batch_norms(model, rng)
@@ -88,7 +90,7 @@ def test_keras_applications_model_and_partial_batches(rng):
 
 @requires_tensorflow
 def test_xla_path_matches(rng):
-    model = models.build(
+    model = keras_resnet.build(
         "resnet18", weights=None, input_shape=(SIZE, SIZE, 3), include_top=False, pooling="avg"
     )
     randomize_batch_norms(model, rng)
@@ -112,7 +114,7 @@ def test_folded_weights_by_hand():
     mean, var = np.array([1.0, 0.0, 2.0]), np.array([0.999, 3.999, 0.249])
     bn.set_weights([gamma, beta, mean, var])
 
-    folded = inference.fold_batch_norms(model)
+    folded = deploy.fold_batch_norms(model)
     new_kernel, new_bias = folded.get_layer("conv").get_weights()
 
     # scale = gamma / sqrt(var + eps) = (2 / 1, 1 / 2, 0.5 / 0.5) per output channel.
@@ -131,7 +133,7 @@ def test_shared_conv_output_is_not_folded():
     z = keras.layers.BatchNormalization(name="bn")(y)
     model = keras.Model(inputs, keras.layers.Add(name="add")([y, z]))
 
-    assert inference._foldable_pairs(model) == {}
+    assert folding._foldable_pairs(model, graph.read_graph(model)) == {}
 
 
 @pytest.mark.parametrize(
@@ -145,25 +147,25 @@ def test_shared_conv_output_is_not_folded():
 def test_cpu_bfloat16_flags(tmp_path, flags, expected):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
-    assert inference.cpu_has_bfloat16(str(cpuinfo)) is expected
-    assert inference.cpu_has_bfloat16(str(tmp_path / "missing")) is False
+    assert hardware.cpu_has_bfloat16(str(cpuinfo)) is expected
+    assert hardware.cpu_has_bfloat16(str(tmp_path / "missing")) is False
 
 
 def test_auto_precision_follows_the_hardware(monkeypatch):
-    monkeypatch.setattr(inference, "gpu_compute_capability", lambda: None)
-    monkeypatch.setattr(inference, "cpu_has_bfloat16", lambda: False)
-    assert inference.resolve_precision("auto") == "float32"
-    monkeypatch.setattr(inference, "cpu_has_bfloat16", lambda: True)
-    assert inference.resolve_precision("auto") == "bfloat16"
-    monkeypatch.setattr(inference, "gpu_compute_capability", lambda: (7, 5))
-    assert inference.resolve_precision("auto") == "float32"
-    monkeypatch.setattr(inference, "gpu_compute_capability", lambda: (9, 0))
-    assert inference.resolve_precision("auto") == "bfloat16"
+    monkeypatch.setattr(hardware, "gpu_compute_capability", lambda: None)
+    monkeypatch.setattr(hardware, "cpu_has_bfloat16", lambda: False)
+    assert hardware.resolve_precision("auto", allowed=deploy.PRECISIONS) == "float32"
+    monkeypatch.setattr(hardware, "cpu_has_bfloat16", lambda: True)
+    assert hardware.resolve_precision("auto", allowed=deploy.PRECISIONS) == "bfloat16"
+    monkeypatch.setattr(hardware, "gpu_compute_capability", lambda: (7, 5))
+    assert hardware.resolve_precision("auto", allowed=deploy.PRECISIONS) == "float32"
+    monkeypatch.setattr(hardware, "gpu_compute_capability", lambda: (9, 0))
+    assert hardware.resolve_precision("auto", allowed=deploy.PRECISIONS) == "bfloat16"
 
 
 @pytest.mark.backend_agnostic
 def test_bad_arguments():
-    model = models.build("resnet18", weights=None, input_shape=(SIZE, SIZE, 3), classes=2)
+    model = keras_resnet.build("resnet18", weights=None, input_shape=(SIZE, SIZE, 3), classes=2)
     with pytest.raises(ValueError, match="Received: precision='float16'"):
         optimize_for_inference(model, precision="float16")
     with pytest.raises(ValueError, match="Received: jit_compile='yes'"):
@@ -174,4 +176,4 @@ def test_bad_arguments():
             return x
 
     with pytest.raises(ValueError, match="Received: model=Subclassed"):
-        inference.fold_batch_norms(Subclassed())
+        deploy.fold_batch_norms(Subclassed())

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet import analysis, cifar, models
+import keras_resnet
+from keras_resnet import analysis, cifar
 
 
 def digits(size=8):
@@ -29,7 +30,7 @@ def test_deleting_a_zero_branch_changes_nothing(rng):
     # With every residual branch zero-initialised, a block computes
     # ReLU(shortcut + 0): deleting it must give exactly the same outputs,
     # projection blocks included.
-    model = models.ResNet18(
+    model = keras_resnet.ResNet18(
         weights=None, zero_init_gamma=True, input_shape=(32, 32, 3), classifier_activation=None
     )
     x = rng.normal(size=(2, 32, 32, 3)).astype("float32")
@@ -72,7 +73,7 @@ def test_resnet_survives_deleting_a_block_and_plain_net_does_not(tmp_path):
     results = {}
     for name in ("resnet20", "plain20"):
         keras.utils.set_random_seed(0)
-        model = cifar.build(name, input_shape=(8, 8, 1))
+        model = keras_resnet.build(name, input_shape=(8, 8, 1))
         model.compile(
             keras.optimizers.SGD(0.05, momentum=0.9),
             "sparse_categorical_crossentropy",

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet import complexity, models
+from keras_resnet.analysis import complexity
+from keras_resnet.architectures import resnet
 
 # The six models keras.applications ships, by our name -> Keras builder name.
 KERAS_APPLICATIONS = {
@@ -107,7 +108,7 @@ def _hand_count_basic(stage_sizes, classes=1000):
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet34"])
 def test_basic_block_nets_match_hand_count(name):
-    arch = models.ARCHITECTURES[name]
+    arch = resnet.ARCHITECTURES[name]
     model = keras_resnet.build(name, weights=None, classes=10)
     expected = _hand_count_basic(arch.stage_sizes, classes=10)
     assert complexity.count_params(model, trainable_only=True) == expected
@@ -121,7 +122,7 @@ def test_multiply_adds_match_the_paper(name):
 
 
 def test_table_depths_match_model_names():
-    for name, arch in models.ARCHITECTURES.items():
+    for name, arch in resnet.ARCHITECTURES.items():
         depth = int(re.match(r"res\w*?(\d+)", name).group(1))
         assert arch.depth == depth, name
 
@@ -129,20 +130,20 @@ def test_table_depths_match_model_names():
 def test_resnext_uses_grouped_convolution_only():
     model = keras_resnet.build("resnext50", weights=None, include_top=False)
     grouped = [layer for layer in model.layers if getattr(layer, "groups", 1) > 1]
-    assert len(grouped) == sum(models.ARCHITECTURES["resnext50"].stage_sizes)
+    assert len(grouped) == sum(resnet.ARCHITECTURES["resnext50"].stage_sizes)
     assert all(layer.groups == 32 for layer in grouped)
     forbidden = (keras.layers.DepthwiseConv2D, keras.layers.Lambda)
     assert not [layer.name for layer in model.layers if isinstance(layer, forbidden)]
 
 
 @pytest.mark.backend_agnostic
-@pytest.mark.parametrize("name", models.list_models())
+@pytest.mark.parametrize("name", keras_resnet.list_models())
 def test_every_model_builds_headless_on_any_size_and_runs(name, rng):
     """The one parametrized test over the registry: any size, forward, no NaN."""
     model = keras_resnet.build(name, weights=None, include_top=False, pooling="avg")
     assert model.input_shape == (None, *_shape(None))
     x = rng.uniform(0, 255, size=(2, *_shape(48))).astype("float32")
-    x = keras_resnet.models.preprocess_input_for(name)(x)
+    x = keras_resnet.catalog.preprocess_input_for(name)(x)
     features = keras.ops.convert_to_numpy(model(x, training=False))
     channels = 512 if name in ("resnet18", "resnet34") else 2048
     assert features.shape == (2, channels)

@@ -4,7 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet import inference, models, performance
+import keras_resnet
+from keras_resnet.deploy import hardware
+from keras_resnet.training import precision as performance
 
 SIZE = 32
 
@@ -20,8 +22,8 @@ SIZE = 32
     ],
 )
 def test_defaults_follow_the_hardware(monkeypatch, gpu, cpu_bf16, policy, jit):
-    monkeypatch.setattr(inference, "gpu_compute_capability", lambda: gpu)
-    monkeypatch.setattr(inference, "cpu_has_bfloat16", lambda: cpu_bf16)
+    monkeypatch.setattr(hardware, "gpu_compute_capability", lambda: gpu)
+    monkeypatch.setattr(hardware, "cpu_has_bfloat16", lambda: cpu_bf16)
     defaults = performance.training_defaults()
     assert defaults.dtype_policy == policy
     # JAX compiles every train step with XLA whatever the device.
@@ -55,7 +57,7 @@ def test_mixed_model_keeps_float32_outputs_and_matches_float32(rng):
     assert mixed.outputs[0].dtype == "float32"
 
     # The same weights in a float32 model (an independent build) give the same loss.
-    reference = models.build(
+    reference = keras_resnet.build(
         "resnet18", weights=None, input_shape=(SIZE, SIZE, 3), classes=10
     )
     reference.set_weights(mixed.get_weights())
@@ -74,7 +76,7 @@ def test_mixed_model_keeps_float32_outputs_and_matches_float32(rng):
 @pytest.mark.backend_agnostic
 def test_compile_refuses_16_bit_outputs():
     with performance.dtype_policy_scope("mixed_bfloat16"):
-        model = models.build("resnet18", weights=None, input_shape=(SIZE, SIZE, 3), classes=3)
+        model = keras_resnet.build("resnet18", weights=None, input_shape=(SIZE, SIZE, 3), classes=3)
     with pytest.raises(ValueError, match="Received: output dtype=bfloat16"):
         performance.compile_for_training(model, "sgd", "sparse_categorical_crossentropy")
     float32_model = performance.float32_outputs(model)

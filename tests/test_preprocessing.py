@@ -36,7 +36,7 @@ def test_matches_keras_imagenet_utils(mode, data_format, rng):
 def test_family_modes_match_keras(name, rng):
     images = rng.uniform(0, 255, size=(1, 8, 8, 3)).astype("float32")
     expected = KERAS_MODULES[name].preprocess_input(images.copy())
-    actual = keras_resnet.models.preprocess_input_for(name)(images)
+    actual = keras_resnet.catalog.preprocess_input_for(name)(images)
     np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-5)
 
 

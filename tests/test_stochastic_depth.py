@@ -4,8 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet import cifar, models
-from keras_resnet.layers import StochasticDepth
+import keras_resnet
+from keras_resnet import cifar
+from keras_resnet.architectures import residual
+from keras_resnet.architectures.layers import StochasticDepth
 
 
 @pytest.mark.backend_agnostic
@@ -56,16 +58,16 @@ def test_linear_decay_to_p_l():
     np.testing.assert_allclose([layer.survival_prob for layer in drops], expected)
     assert drops[-1].survival_prob == pytest.approx(0.5)
     # ImageNet families too: ResNet-50 has 16 blocks.
-    resnet50 = models.ResNet50(weights=None, survival_prob=0.8, input_shape=(32, 32, 3))
+    resnet50 = keras_resnet.ResNet50(weights=None, survival_prob=0.8, input_shape=(32, 32, 3))
     probs = [layer.survival_prob for layer in resnet50.layers if isinstance(layer, StochasticDepth)]
     np.testing.assert_allclose(probs, [1 - l / 16 * 0.2 for l in range(1, 17)])
-    assert resnet50.count_params() == models.ResNet50(
+    assert resnet50.count_params() == keras_resnet.ResNet50(
         weights=None, input_shape=(32, 32, 3)
     ).count_params()
 
 
 def test_models_without_the_option_have_no_drop_layers():
-    model = models.ResNet50V2(weights=None, input_shape=(32, 32, 3))
+    model = keras_resnet.ResNet50V2(weights=None, input_shape=(32, 32, 3))
     assert not any(isinstance(layer, StochasticDepth) for layer in model.layers)
 
 
@@ -84,7 +86,7 @@ def test_model_is_deterministic_at_inference_and_random_in_training(rng):
 @pytest.mark.parametrize("value", [0.0, 1.5, True, "half"])
 def test_bad_survival_prob_is_refused(value):
     with pytest.raises(ValueError, match="survival_prob"):
-        models.linear_survival_probs(4, value)
+        residual.linear_survival_probs(4, value)
     with pytest.raises(ValueError, match="survival_prob"):
         StochasticDepth(value)
 

@@ -12,8 +12,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet import recipes, training
-from tests.conftest import requires_tensorflow
+from keras_resnet import training
+from keras_resnet.training import recipes
+from conftest import requires_tensorflow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -112,7 +113,7 @@ _KILLER = """
 import os, signal, sys
 import keras
 from keras_resnet import cli
-from keras_resnet.commands import train
+from keras_resnet.cli.commands import train
 
 class KillInEpoch3(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):

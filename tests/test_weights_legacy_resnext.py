@@ -17,8 +17,7 @@ written from the two original implementations:
 import numpy as np
 import pytest
 
-from keras_resnet import blocks
-from keras_resnet import models
+from keras_resnet.architectures import blocks, resnet
 from keras_resnet.weights import WeightsMismatchError, legacy_resnext
 
 from conftest import randomize_weights, requires_tensorflow
@@ -105,7 +104,7 @@ def _ours(weights):
             x = blocks.stack3(x, filters, count, stride1=stride, groups=GROUPS, name=f"conv{stage}")
         return x
 
-    return models.ResNet(
+    return resnet.ResNet(
         stack_fn, preact=False, use_bias=False, model_name="tiny_resnext",
         weights=weights, input_shape=(SIZE, SIZE, 3), classes=CLASSES,
         classifier_activation=None,

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import keras_resnet
-from keras_resnet import models
+from keras_resnet.architectures import resnet as architectures
 from keras_resnet.weights import registry
 
 KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
@@ -60,7 +60,10 @@ def test_published_record_fields(record):
     assert record.hash_algorithm == "md5"
     assert re.fullmatch("[0-9a-f]{32}", record.file_hash)
     assert record.classes == (1000 if record.include_top else None)
-    assert record.preprocessing == models.ARCHITECTURES[record.model].preprocessing
+    # Keras's files follow their architecture's convention, stated once, in the depth table.
+    assert record.preprocessing is None
+    mode = keras_resnet.catalog.preprocessing_mode(record.model, record.tag)
+    assert mode == architectures.ARCHITECTURES[record.model].preprocessing
     top1, top5 = PUBLISHED_ACCURACY[record.model]
     assert record.top1 == pytest.approx(top1, abs=6e-4)
     assert record.top5 == pytest.approx(top5, abs=6e-4)
@@ -85,7 +88,7 @@ def test_hashes_and_urls_are_the_ones_keras_checks():
 def test_num_params_match_the_built_models(name):
     notop = registry.find(name, "imagenet", include_top=False)
     top = registry.find(name, "imagenet", include_top=True)
-    base = models.build(name, weights=None, include_top=False)
+    base = keras_resnet.build(name, weights=None, include_top=False)
     assert notop.num_params == base.count_params()
     # The top adds global pooling (no weights) and a Dense layer from the
     # backbone's channels to 1000 classes: channels * 1000 + 1000.

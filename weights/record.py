@@ -30,7 +30,10 @@ def main(argv=None):
     parser.add_argument("--url", help="where the file is published")
     parser.add_argument("--no-top", action="store_true", help="the file has no classifier")
     parser.add_argument("--classes", type=int, default=1000, help="classifier width (default 1000)")
-    parser.add_argument("--preprocessing", help="caffe, tf or torch (default: the model's)")
+    parser.add_argument(
+        "--preprocessing",
+        help="caffe, tf or torch, only if the file differs from the model's own convention",
+    )
     parser.add_argument("--top1", type=float)
     parser.add_argument("--top5", type=float)
     parser.add_argument("--accuracy-source")
@@ -53,16 +56,16 @@ def main(argv=None):
 
 
 def make_record(args):
-    from keras_resnet import models
+    from keras_resnet import catalog
     from keras_resnet.weights import download, loading
 
     path = args.files[0]
-    if args.model not in models.list_models():
-        raise SystemExit(f"unknown model {args.model!r}; known: {', '.join(models.list_models())}")
+    if args.model not in catalog.list_models():
+        raise SystemExit(f"unknown model {args.model!r}; known: {', '.join(catalog.list_models())}")
     include_top = not args.no_top
-    model = models.build(args.model, weights=None, include_top=include_top, classes=args.classes)
+    model = catalog.build(args.model, weights=None, include_top=include_top, classes=args.classes)
     loading.load_file(model, path)  # raises if the file does not fit
-    return {
+    record = {
         "model": args.model,
         "tag": args.tag,
         "include_top": include_top,
@@ -73,12 +76,14 @@ def make_record(args):
         "size": os.path.getsize(path),
         "num_params": model.count_params(),
         "classes": args.classes if include_top else None,
-        "preprocessing": args.preprocessing or models.ARCHITECTURES[args.model].preprocessing,
         "top1": args.top1,
         "top5": args.top5,
         "accuracy_source": args.accuracy_source,
         "license": args.license,
     }
+    if args.preprocessing:  # Only where it differs from the architecture's own.
+        record["preprocessing"] = args.preprocessing
+    return record
 
 
 def add_to_registry(record):

@@ -3,7 +3,7 @@
 The published records live in ``registry.json`` next to this module (shipped
 in the package); ``register_weights`` adds records at run time. A record is
 found by ``(model, tag, include_top)``; ``weights="imagenet"`` in a builder is
-such a lookup.
+such a lookup (``resolve``).
 """
 
 import dataclasses
@@ -34,7 +34,9 @@ class WeightsRecord:
         size: The file's size in bytes, when known.
         num_params: Parameters of the model the file is for.
         classes: Width of the classifier (None without the top).
-        preprocessing: The ``preprocess_input`` mode the weights expect.
+        preprocessing: The ``preprocess_input`` mode the weights expect, when
+            it differs from the architecture's own (None: the architecture's,
+            ``catalog.preprocessing_mode`` resolves it).
         top1: Published ImageNet top-1 accuracy (single 224 px centre crop).
         top5: Published ImageNet top-5 accuracy.
         accuracy_source: Where ``top1``/``top5`` were published.
@@ -144,7 +146,7 @@ def resolve(model, tag, *, include_top, classes=1000):
     )
 
 
-def register_weights(
+def add_record(
     model_name,
     tag,
     *,
@@ -163,15 +165,13 @@ def register_weights(
     license=None,
     overwrite=False,
 ):
-    """Registers a weight file, so that ``weights=tag`` finds it.
+    """Adds a weight file's record, so that ``weights=tag`` finds it.
 
-    Example:
-        >>> register_weights("resnet50", "mycorp", url="https://mirror.local/r50.h5",
-        ...                  file_hash="<sha256>", include_top=False)
-        >>> base = ResNet50(weights="mycorp", include_top=False)
+    ``keras_resnet.register_weights`` (``catalog.register_weights``) is the
+    public entry: it checks ``model_name`` against the catalogue, then calls this.
 
     Args:
-        model_name: A model from ``keras_resnet.list_models()``.
+        model_name: The architecture's registry key (``"resnet50"``).
         tag: The name to pass as ``weights=``.
         url: Where the file is downloaded from (``http(s)://`` or ``file://``).
         file_hash: The hex digest of the file (``sha256sum FILE``).
@@ -192,14 +192,12 @@ def register_weights(
         The new ``WeightsRecord``.
 
     Raises:
-        ValueError: For an unknown model, a malformed hash or URL, or a record
+        ValueError: For a malformed name, hash or URL, or a record
             that exists already (without ``overwrite=True``).
     """
-    from keras_resnet.models import list_models
-
-    if model_name not in list_models():
+    if not isinstance(model_name, str) or not model_name:
         raise ValueError(
-            f"`model_name` should be one of {list_models()}. Received: model_name={model_name!r}"
+            f"`model_name` should be a model's name. Received: model_name={model_name!r}"
         )
     if not isinstance(tag, str) or not tag or os.sep in tag:
         raise ValueError(

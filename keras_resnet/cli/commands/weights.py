@@ -38,7 +38,7 @@ def register(subparsers):
 
 
 def run_list(args):
-    from keras_resnet.cli import UsageError
+    from keras_resnet.cli.errors import UsageError
     from keras_resnet.weights import download, registry
 
     if args.model and not registry.records(args.model):
@@ -60,7 +60,7 @@ def run_list(args):
 
 
 def run_fetch(args):
-    from keras_resnet.cli import UsageError
+    from keras_resnet.cli.errors import UsageError
     from keras_resnet.weights import download, registry
 
     names = sorted({r.model for r in registry.records()}) if args.models == ["all"] else args.models

@@ -9,7 +9,7 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "train",
         help="train a ResNet (default: the embedded digits, a small ResNet, ~2 min on 2 cores)",
-        description="Trains a ResNet with a recipe from keras_resnet.recipes. Without "
+        description="Trains a ResNet with a recipe from keras_resnet.training.recipes. Without "
         "--data it trains on scikit-learn's handwritten digits. The run directory "
         "is resumable: rerun the same command after a crash to continue.",
     )
@@ -65,7 +65,7 @@ def register(subparsers):
 
 
 def _check_args(args):
-    from keras_resnet.cli import UsageError
+    from keras_resnet.cli.errors import UsageError
 
     for name in ("epochs", "batch_size", "image_size", "virtual_devices"):
         value = getattr(args, name)
@@ -81,13 +81,13 @@ def _check_args(args):
 
 def run(args, callbacks=()):
     """Trains as ``args`` say; ``callbacks`` are extra Keras callbacks (for tests)."""
-    from keras_resnet.cli import UsageError
+    from keras_resnet.cli.errors import UsageError, model_entry
 
     _check_args(args)
     digits = args.data is None
     model_name = (args.model or ("small-resnet" if digits else "resnet50")).lower()
 
-    from keras_resnet import recipes
+    from keras_resnet.training import recipes
 
     recipe_name = args.recipe or ("digits" if digits else "imagenet")
     try:
@@ -110,10 +110,7 @@ def run(args, callbacks=()):
 
     from keras_resnet import data, training
 
-    if model_name not in training.model_names():
-        raise UsageError(
-            f"unknown model {model_name!r}; known: {', '.join(training.model_names())}"
-        )
+    model_name = model_entry(model_name).name
     try:
         distribution = training.make_distribution(
             args.strategy, virtual_devices=args.virtual_devices
@@ -139,7 +136,7 @@ def run(args, callbacks=()):
             f"({len(train_x)} images)"
         )
     run_dir = args.run_dir or (DEFAULT_RUN_DIR if digits else os.path.join("runs", model_name))
-    mode = training.preprocessing_mode(model_name)
+    mode = training.preprocessing_mode(model_name, args.weights)
     num_classes = len(class_names)
 
     def dataset(split, *, train=False):
@@ -231,7 +228,7 @@ def run(args, callbacks=()):
 def _load_splits(args, digits):
     """``{"train": (x, y), "val": ..., ["test": ...], "class_names": [...]}``."""
     from keras_resnet import data
-    from keras_resnet.cli import UsageError
+    from keras_resnet.cli.errors import UsageError
 
     if digits:
         return data.load_digits(seed=args.seed)

@@ -23,7 +23,7 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet.cli import UsageError
+    from keras_resnet.cli.errors import UsageError
     from keras_resnet import training
 
     try:

@@ -1,6 +1,6 @@
-"""The ``keras-resnet`` command line.
+"""The ``keras-resnet`` command line: the parser and the entry point.
 
-Each subcommand lives in its own module under ``keras_resnet.commands`` and
+Each subcommand lives in its own module under ``keras_resnet.cli.commands`` and
 exposes ``register(subparsers)``, which adds its parser and sets ``run`` as
 the handler. Heavy imports (TensorFlow, Keras) happen inside the handlers, so
 ``keras-resnet --help`` answers at once.
@@ -10,12 +10,10 @@ import argparse
 import importlib
 import sys
 
+from keras_resnet.cli.errors import UsageError
+
 # Order is the order of ``keras-resnet --help``.
 COMMANDS = ("train", "evaluate", "predict", "summary", "models", "weights", "bench")
-
-
-class UsageError(Exception):
-    """A bad argument: reported as one line on stderr, exit status 2."""
 
 
 def build_parser():
@@ -26,7 +24,7 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMANDS:
-        importlib.import_module(f"keras_resnet.commands.{name}").register(subparsers)
+        importlib.import_module(f"keras_resnet.cli.commands.{name}").register(subparsers)
     return parser
 
 

@@ -9,12 +9,11 @@ policy and whether to compile the train step with XLA:
   since emulated bfloat16 is several times slower than float32;
 - XLA on GPUs and on JAX (which compiles anyway); not on TensorFlow's CPU
   kernels, where the oneDNN graph trained ResNet-50 about twice as fast as
-  the XLA one on the machine of benchmarks/RESULTS.md.
+  the XLA one on the CPU of benchmarks/RESULTS.md.
 
-``build_for_training`` builds a registered model under that policy with the
+``build_for_training`` builds a catalogued model under that policy with the
 classifier (and its softmax) in float32, and ``compile_for_training``
-compiles it with the XLA flag; the training code and ``benchmarks/bench.py``
-both use them.
+compiles it with the XLA flag; the benchmark harness uses them.
 """
 
 import contextlib
@@ -22,9 +21,11 @@ import dataclasses
 
 import keras
 
-from keras_resnet import inference
+from keras_resnet import catalog
+from keras_resnet.deploy import hardware
+from keras_resnet.deploy.graph import read_graph
 
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+PRECISIONS = hardware.PRECISIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,24 +57,13 @@ def training_defaults(precision="auto", jit_compile="auto"):
     Raises:
         ValueError: For an unknown ``precision`` or ``jit_compile``.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"`precision` should be one of {', '.join(map(repr, PRECISIONS))}. "
-            f"Received: precision={precision!r}"
-        )
+    precision = hardware.resolve_precision(precision)
     if not (jit_compile == "auto" or isinstance(jit_compile, bool)):
         raise ValueError(
             "`jit_compile` should be 'auto', True or False. "
             f"Received: jit_compile={jit_compile!r}"
         )
-    capability = inference.gpu_compute_capability()
-    if precision == "auto":
-        if inference.hardware_has_bfloat16():
-            precision = "bfloat16"
-        elif capability is not None and tuple(capability) >= (7, 0):
-            precision = "float16"  # Tensor cores without bfloat16 (Volta, Turing).
-        else:
-            precision = "float32"
+    capability = hardware.gpu_compute_capability()
     policy = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
     if jit_compile == "auto":
         jit_compile = capability is not None or keras.backend.backend() == "jax"
@@ -104,7 +94,7 @@ def float32_outputs(model):
     Returns:
         ``model`` itself when its outputs are already float32, else a copy.
     """
-    last = {t._keras_history.operation.name for t in model.outputs}
+    last = read_graph(model).output_layers()
     if all(model.get_layer(name).compute_dtype == "float32" for name in last):
         return model
 
@@ -125,7 +115,7 @@ def build_for_training(name, *, defaults=None, **build_kwargs):
     """Builds a registered model under the fast training dtype policy.
 
     Args:
-        name: A model name from ``keras_resnet.list_models()``.
+        name: A catalogued model's name (``keras_resnet.list_models()``).
         defaults: A ``TrainingDefaults``; ``training_defaults()`` if None.
         **build_kwargs: Passed to ``keras_resnet.build`` (``weights``,
             ``input_shape``, ``classes`` ...).
@@ -134,11 +124,9 @@ def build_for_training(name, *, defaults=None, **build_kwargs):
         A ``keras.Model`` whose layers compute in the policy's dtype, with
         float32 variables and float32 outputs (the classifier and its softmax).
     """
-    from keras_resnet import models
-
     defaults = defaults or training_defaults()
     with dtype_policy_scope(defaults.dtype_policy):
-        model = models.build(name, **build_kwargs)
+        model = catalog.build(name, **build_kwargs)
     return float32_outputs(model)
 
 

@@ -15,32 +15,25 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet.cli import UsageError
+    from keras_resnet.cli.errors import UsageError
 
     if args.image_size < 32:
         raise UsageError(f"--image-size must be at least 32. Received: {args.image_size}")
 
     import keras
 
-    from keras_resnet import complexity, models
+    from keras_resnet import catalog
+    from keras_resnet.analysis import complexity
+    from keras_resnet.architectures.common import image_shape
 
     print(f"{'model':<12} {'depth':>5} {'parameters':>12} {'multiply-adds':>14}")
-    for name in models.list_models():
-        model = models.build(
-            name, weights=None, input_shape=_shape(args.image_size)
-        )
+    for name in catalog.list_models():
+        model = catalog.build(name, weights=None, input_shape=image_shape(args.image_size))
         print(
-            f"{name:<12} {models.ARCHITECTURES[name].depth:>5} "
+            f"{name:<12} {catalog.get(name).depth:>5} "
             f"{model.count_params():>12,} "
             f"{complexity.multiply_adds(model) / 1e9:>13.2f}G"
         )
         keras.backend.clear_session()
     return 0
 
-
-def _shape(size):
-    import keras
-
-    if keras.config.image_data_format() == "channels_first":
-        return (3, size, size)
-    return (size, size, 3)

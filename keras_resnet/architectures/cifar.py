@@ -16,23 +16,24 @@ Layer names follow the ImageNet models (``conv1_conv``, ``conv2_block1_1_conv``
 ... ``avg_pool``, ``predictions``), with stages ``conv2`` to ``conv4``.
 
 Example:
-    >>> from keras_resnet import cifar
+    >>> from keras_resnet import build, cifar
     >>> model = cifar.ResNet56()                      # 0.85M parameters
-    >>> plain = cifar.build("plain56")                # no shortcuts
+    >>> plain = build("plain56")                      # no shortcuts
     >>> deep = cifar.ResNet110(survival_prob=0.5)     # stochastic depth
 """
 
-import contextlib
 import dataclasses
 import functools
 import os
-import sys
 
 import keras
 from keras import layers
 
-from keras_resnet import blocks
-from keras_resnet import models
+from keras_resnet import _deprecated
+from keras_resnet.architectures import blocks, common, residual
+
+# Re-exported: users of the 1,000-layer nets wrap clone_model/load_model in it.
+from keras_resnet.architectures.common import deep_graph_recursion  # noqa: F401
 
 
 def preact_stack(
@@ -42,7 +43,7 @@ def preact_stack(
     stride1=2,
     name=None,
     *,
-    options=blocks.DEFAULT_OPTIONS,
+    options=residual.DEFAULT_OPTIONS,
     survival_probs=None,
 ):
     """A stage of pre-activation bottlenecks that strides in its first block.
@@ -62,7 +63,7 @@ def preact_stack(
     Returns:
         Output tensor of the stage.
     """
-    probs = blocks._survival_probs(survival_probs, num_blocks)
+    probs = residual.check_survival_probs(survival_probs, num_blocks)
     for i in range(1, num_blocks + 1):
         x = blocks.block2(
             x,
@@ -121,15 +122,17 @@ CIFAR_ARCHITECTURES = {
 PLAIN_DEPTHS = (20, 32, 44, 56, 110)
 
 
-def list_models():
-    """Returns the names ``build`` accepts: the residual nets, then plain ones."""
-    return list(CIFAR_ARCHITECTURES) + [f"plain{d}" for d in PLAIN_DEPTHS]
+def plain_architecture(depth):
+    """The plain CIFAR net of ``depth = 6n + 2`` layers (Figure 6), or None for another depth."""
+    if isinstance(depth, int) and depth > 2 and (depth - 2) % 6 == 0:
+        return CifarArchitecture((depth - 2) // 6, shortcut=None)
+    return None
 
 
 def make_stack_fn(arch, *, options, survival_prob=None):
     """Returns the function that builds ``arch``'s three stages."""
     num_blocks = 3 * arch.num_blocksper_stage
-    probs = models.linear_survival_probs(num_blocks, survival_prob)
+    probs = residual.linear_survival_probs(num_blocks, survival_prob)
     n = arch.num_blocksper_stage
 
     def stack_fn(x):
@@ -146,23 +149,6 @@ def make_stack_fn(arch, *, options, survival_prob=None):
         return x
 
     return stack_fn
-
-
-@contextlib.contextmanager
-def deep_graph_recursion(limit=50_000):
-    """Raises Python's recursion limit for the duration of the block.
-
-    Keras maps a functional graph recursively, about one Python frame per
-    layer: ResNet-1202 (over 5,000 layers in a chain) exceeds the default
-    limit of 1,000. Wrap other whole-graph operations on such a model
-    (``clone_model``, ``keras.saving.load_model``) in it too.
-    """
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, limit))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
 
 
 def CifarResNet(
@@ -207,30 +193,20 @@ def CifarResNet(
             "CIFAR networks have no published weights: `weights` should be "
             f"None or the path to an existing weights file. Received: weights={weights!r}"
         )
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(
-            f"`pooling` should be one of None, 'avg' or 'max'. Received: pooling={pooling!r}"
-        )
-    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-        raise ValueError(f"`classes` should be a positive integer. Received: classes={classes!r}")
-    input_shape = models.resolve_input_shape(
+    common.check_head_args(pooling=pooling, classes=classes)
+    input_shape = common.resolve_input_shape(
         input_shape, include_top=include_top, pretrained=False, default_size=32, min_size=8
     )
-    if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
-    elif not keras.backend.is_keras_tensor(input_tensor):
-        img_input = layers.Input(tensor=input_tensor, shape=input_shape)
-    else:
-        img_input = input_tensor
+    img_input = common.model_input(input_tensor, input_shape)
 
-    axis = blocks.channel_axis()
+    axis = residual.channel_axis()
     x = layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv1_conv")(img_input)
     if not preact:
-        x = layers.BatchNormalization(axis=axis, epsilon=blocks.BN_EPSILON, name="conv1_bn")(x)
+        x = layers.BatchNormalization(axis=axis, epsilon=residual.BN_EPSILON, name="conv1_bn")(x)
         x = layers.Activation("relu", name="conv1_relu")(x)
 
     x = stack_fn(x)
-    x = models.head(
+    x = common.head(
         x,
         preact=preact,
         include_top=include_top,
@@ -239,8 +215,8 @@ def CifarResNet(
         classifier_activation=classifier_activation,
     )
 
-    inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
-    with deep_graph_recursion():
+    inputs = common.source_inputs(input_tensor, img_input)
+    with common.deep_graph_recursion():
         model = keras.Model(inputs, x, name=model_name)
     if weights is not None:
         model.load_weights(weights)
@@ -250,7 +226,8 @@ def CifarResNet(
 _FAMILY_DEFAULT = "family default"
 
 
-def build(
+def from_table(
+    arch,
     name,
     include_top=True,
     weights=None,
@@ -265,13 +242,17 @@ def build(
     zero_init_gamma=False,
     model_name=None,
 ):
-    """Builds a CIFAR network by name.
+    """Builds one CIFAR network from its ``CifarArchitecture``.
+
+    ``keras_resnet.build(name)`` (the catalogue) finds the architecture by
+    name (``"resnet20"`` ... ``"resnet1202"``, ``"preactresnet164"``,
+    ``"preactresnet1001"``, ``"plainN"`` for any ``N = 6n + 2``) and calls
+    this; the named builders (``ResNet56`` ...) call it directly.
 
     Args:
-        name: A name from ``list_models()`` (case-insensitive, ``-``/``_``
-            ignored): ``"resnet20"`` ... ``"resnet1202"``,
-            ``"preactresnet164"``, ``"preactresnet1001"``, or ``"plainN"``
-            for the basic-block net of depth ``N = 6n + 2`` without shortcuts.
+        arch: A ``CifarArchitecture`` (a row of ``CIFAR_ARCHITECTURES``, or
+            ``plain_architecture(depth)``).
+        name: The model's default name.
         include_top, weights, input_tensor, input_shape, pooling, classes,
             classifier_activation: As for ``CifarResNet``.
         shortcut: ``"A"``, ``"B"``, ``"C"`` or ``None`` (plain); defaults to
@@ -281,32 +262,21 @@ def build(
             probability ``p_L`` (0.5 in Huang et al.), None for none.
         zero_init_gamma: Zero the gamma of each residual branch's last BN
             (basic-block nets only).
-        model_name: The model's name; defaults to ``name``'s key.
+        model_name: The model's name; defaults to ``name``.
 
     Returns:
         A ``keras.Model``.
 
     Raises:
-        ValueError: For an unknown name or an invalid option.
+        ValueError: For an invalid option.
     """
-    key = str(name).lower().replace("-", "").replace("_", "")
-    arch = CIFAR_ARCHITECTURES.get(key)
-    if key.startswith("plain"):
-        depth = key[len("plain") :]
-        if depth.isdigit() and int(depth) > 2 and (int(depth) - 2) % 6 == 0:
-            arch = CifarArchitecture((int(depth) - 2) // 6, shortcut=None)
-    if arch is None:
-        raise ValueError(
-            f"Unknown CIFAR model {name!r}. Known models: {', '.join(list_models())} "
-            "(plainN for any N = 6n + 2)."
-        )
     if shortcut == _FAMILY_DEFAULT:
         shortcut = arch.shortcut
-    options = blocks.BlockOptions(shortcut=shortcut, zero_init_gamma=zero_init_gamma)
+    options = residual.BlockOptions(shortcut=shortcut, zero_init_gamma=zero_init_gamma)
     return CifarResNet(
         make_stack_fn(arch, options=options, survival_prob=survival_prob),
         preact=arch.preact,
-        model_name=model_name or key,
+        model_name=model_name or name,
         include_top=include_top,
         weights=weights,
         input_tensor=input_tensor,
@@ -319,6 +289,7 @@ def build(
 
 def _builder(key, public_name, reference):
     plain = key.startswith("plain")
+    arch = plain_architecture(int(key[len("plain") :])) if plain else CIFAR_ARCHITECTURES[key]
 
     def builder(
         include_top=True,
@@ -331,7 +302,8 @@ def _builder(key, public_name, reference):
         name=None,
         **options,
     ):
-        return build(
+        return from_table(
+            arch,
             key,
             include_top=include_top,
             weights=weights,
@@ -345,10 +317,8 @@ def _builder(key, public_name, reference):
         )
 
     if plain:
-        depth = int(key[len("plain") :])
-        what = f"the plain {depth}-layer CIFAR network (no shortcuts; Figure 6)"
+        what = f"the plain {arch.depth}-layer CIFAR network (no shortcuts; Figure 6)"
     else:
-        arch = CIFAR_ARCHITECTURES[key]
         what = f"the {arch.depth}-layer CIFAR network ({reference})"
     builder.__name__ = builder.__qualname__ = public_name
     builder.__doc__ = f"""Instantiates {public_name}, {what}.
@@ -363,7 +333,7 @@ def _builder(key, public_name, reference):
         classifier_activation: Activation of the classifier, ``None`` for logits.
         name: The model's name (default ``"{key}"``).
         **options: ``shortcut``, ``survival_prob``, ``zero_init_gamma`` as
-            for ``keras_resnet.cifar.build``.
+            for ``keras_resnet.build``.
 
     Returns:
         A ``keras.Model``.
@@ -390,3 +360,54 @@ Plain32 = _builder("plain32", "Plain32", None)
 Plain44 = _builder("plain44", "Plain44", None)
 Plain56 = _builder("plain56", "Plain56", None)
 Plain110 = _builder("plain110", "Plain110", None)
+
+# The demo's network, not a network of the paper: see ``small_resnet``.
+SMALL_RESNET = "small-resnet"
+
+
+def small_resnet(
+    input_shape=(32, 32, 3),
+    classes=10,
+    *,
+    blocks_per_stage=1,
+    bn_momentum=0.9,
+    name="small_resnet",
+):
+    """The demo's network: a CIFAR ResNet (He et al. 2015, section 4.2) for short runs.
+
+    ``CifarResNet`` with ``blocks_per_stage`` basic blocks in each of its
+    three stages (16, 32, 64 filters; ``6n + 2`` weighted layers, so the
+    default ``n=1`` is an 8-layer net and ``n=3`` is ResNet-20's layout), but
+    with projection (option B) shortcuts and a faster BatchNorm momentum,
+    which make a few epochs on a small dataset converge reliably.
+
+    Args:
+        input_shape: Input shape without the batch axis.
+        classes: Number of classes.
+        blocks_per_stage: Basic blocks per stage.
+        bn_momentum: Momentum of the BatchNorm moving statistics.
+        name: Model name.
+
+    Returns:
+        A ``keras.Model``.
+    """
+    arch = CifarArchitecture(blocks_per_stage, shortcut="B")
+    model = CifarResNet(
+        make_stack_fn(arch, options=residual.BlockOptions(shortcut="B")),
+        preact=False,
+        model_name=name,
+        input_shape=input_shape,
+        classes=classes,
+    )
+    # Keras's BN momentum of 0.99 averages over ~100 steps: a short run's
+    # moving statistics would lag the weights and wreck validation. 0.9 is
+    # PyTorch's default (its momentum=0.1).
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = bn_momentum
+    return model
+
+
+# `cifar.build` and `cifar.list_models` are now the catalogue's
+# (`keras_resnet.build`, `keras_resnet.list_models(family="cifar")`).
+__getattr__ = _deprecated.module_getattr(__name__)

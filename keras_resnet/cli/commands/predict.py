@@ -23,7 +23,7 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet.cli import UsageError
+    from keras_resnet.cli.errors import UsageError, model_entry
     from keras_resnet import training
 
     for path in args.images:
@@ -42,19 +42,15 @@ def run(args):
         weights = args.weights or os.path.join(run_dir, "best.weights.h5")
         names = config["class_names"]
     elif args.model:
-        from keras_resnet import models
+        from keras_resnet import catalog
 
-        if args.model.lower() not in models.list_models():
-            raise UsageError(
-                f"unknown model {args.model!r}; known: {', '.join(models.list_models())}"
-            )
-        name = args.model.lower()
-        config = {
-            "model": name, "classes": 1000, "image_size": 224,
-            "preprocessing": models.ARCHITECTURES[name].preprocessing,
-            "augmentation": "imagenet",
-        }
         weights = args.weights or "imagenet"
+        entry = model_entry(args.model)
+        preprocessing_mode = catalog.preprocessing_mode(entry.name, weights)
+        config = {
+            "model": entry.name, "classes": 1000, "image_size": entry.default_size,
+            "preprocessing": preprocessing_mode, "augmentation": "imagenet",
+        }
         names = None
     else:
         raise UsageError("give --run-dir, a --weights file inside a run directory, or --model")

@@ -18,10 +18,9 @@ import functools
 import keras
 from keras import layers
 
-from keras_resnet import blocks
-from keras_resnet import preprocessing
-
-_POOLINGS = (None, "avg", "max")
+from keras_resnet import _deprecated
+from keras_resnet import weights as weights_lib
+from keras_resnet.architectures import blocks, common, residual
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,36 +86,6 @@ ARCHITECTURES = {
 }
 
 
-def linear_survival_probs(num_blocks, survival_prob):
-    """Huang et al.'s linear decay rule: ``p_l = 1 - l / L * (1 - p_L)``.
-
-    Args:
-        num_blocks: ``L``, the number of residual blocks.
-        survival_prob: ``p_L``, the survival probability of the last block
-            (0.5 in the paper), or None for no stochastic depth.
-
-    Returns:
-        A tuple of ``L`` probabilities, block 1 first (the stem, ``l = 0``,
-        is never dropped).
-
-    Raises:
-        ValueError: For a ``survival_prob`` outside (0, 1].
-    """
-    if survival_prob is None:
-        return (1.0,) * num_blocks
-    if (
-        isinstance(survival_prob, bool)
-        or not isinstance(survival_prob, (int, float))
-        or not 0.0 < survival_prob <= 1.0
-    ):
-        raise ValueError(
-            "`survival_prob` should be None or a number in (0, 1] (the paper "
-            f"uses 0.5). Received: survival_prob={survival_prob!r}"
-        )
-    drop = 1.0 - float(survival_prob)
-    return tuple(1.0 - l / num_blocks * drop for l in range(1, num_blocks + 1))
-
-
 def make_stack_fn(arch, *, options=blocks.DEFAULT_OPTIONS, survival_prob=None):
     """Returns the ``stack_fn`` for ``ResNet()`` that builds ``arch``'s stages.
 
@@ -127,7 +96,7 @@ def make_stack_fn(arch, *, options=blocks.DEFAULT_OPTIONS, survival_prob=None):
         survival_prob: Stochastic depth: the last block's survival
             probability ``p_L``, decaying linearly from 1; None for none.
     """
-    probs = linear_survival_probs(sum(arch.stage_sizes), survival_prob)
+    probs = residual.linear_survival_probs(sum(arch.stage_sizes), survival_prob)
 
     def stack_fn(x):
         stages = zip(arch.stage_sizes, arch.widths, arch.strides)
@@ -145,136 +114,6 @@ def make_stack_fn(arch, *, options=blocks.DEFAULT_OPTIONS, survival_prob=None):
         return x
 
     return stack_fn
-
-
-def _is_pretrained(weights):
-    """True when ``weights`` names a registered weight file rather than a path."""
-    from keras_resnet import weights as weights_lib
-
-    return weights is not None and not weights_lib.is_path(weights)
-
-
-def _validate_weights(weights, include_top, classes, weights_name):
-    """Checks ``weights``; returns whether it will fill the classifier too.
-
-    A registered tag with ``include_top=True`` and another ``classes`` is a
-    fine-tuning load (the backbone from the file without the top, a fresh
-    head); the registry says which file serves the combination.
-    """
-    from keras_resnet import weights as weights_lib
-
-    weights_lib.check_weights_arg(
-        weights, model_name=weights_name, include_top=include_top, classes=classes
-    )
-    if not (include_top and _is_pretrained(weights)):
-        return False
-    _, fresh_head = weights_lib.resolve(
-        weights_name, weights, include_top=include_top, classes=classes
-    )
-    return not fresh_head
-
-
-def resolve_input_shape(
-    input_shape, *, include_top, pretrained, pretrained_top=None, default_size=224, min_size=32
-):
-    """Checks ``input_shape`` and fills in the default, as keras.applications does.
-
-    Args:
-        input_shape: The user's shape (without batch axis) or None.
-        include_top: Whether the classifier is attached; it needs a static
-            shape, and with pretrained weights the training resolution.
-        pretrained: Whether published weights will be loaded (3 channels).
-        pretrained_top: Whether they fill the classifier too, which then
-            needs the training resolution. Defaults to
-            ``pretrained and include_top``.
-        default_size: The training resolution.
-        min_size: The smallest side the five stride-2 stages accept.
-
-    Returns:
-        A 3-tuple shape in the global image data format.
-
-    Raises:
-        ValueError: For a shape that is not 3-D, has a side under
-            ``min_size``, has the wrong channel count for pretrained weights,
-            or leaves a side undefined under ``include_top=True``.
-    """
-    channels_first = keras.config.image_data_format() == "channels_first"
-
-    def with_channels(spatial, channels):
-        return (channels, *spatial) if channels_first else (*spatial, channels)
-
-    default = with_channels((default_size, default_size), 3)
-    if input_shape is None:
-        if include_top:
-            return default
-        return with_channels((None, None), 3)
-
-    try:
-        input_shape = tuple(input_shape)
-    except TypeError:
-        input_shape = None
-    if input_shape is None or len(input_shape) != 3:
-        raise ValueError(
-            "`input_shape` must be a tuple of three integers, "
-            f"{'(channels, height, width)' if channels_first else '(height, width, channels)'}. "
-            f"Received: input_shape={input_shape!r}"
-        )
-    if pretrained_top is None:
-        pretrained_top = pretrained and include_top
-    if pretrained_top and input_shape != default:
-        raise ValueError(
-            "When setting `include_top=True` and loading pretrained weights, "
-            f"`input_shape` should be {default}. Received: input_shape={input_shape}"
-        )
-    channels = input_shape[0] if channels_first else input_shape[-1]
-    spatial = input_shape[1:] if channels_first else input_shape[:2]
-    if pretrained and channels != 3:
-        raise ValueError(
-            "Pretrained weights expect 3 input channels. Received: "
-            f"input_shape={input_shape} (data format "
-            f"{keras.config.image_data_format()!r})"
-        )
-    if channels is None:
-        raise ValueError(
-            f"The channel axis of `input_shape` must be defined. Received: input_shape={input_shape}"
-        )
-    if any(side is not None and side < min_size for side in spatial):
-        raise ValueError(
-            f"Input size must be at least {min_size}x{min_size}. Received: "
-            f"input_shape={input_shape}"
-        )
-    if include_top and None in spatial:
-        raise ValueError(
-            "If `include_top` is True, you should specify a static "
-            f"`input_shape`. Received: input_shape={input_shape}"
-        )
-    return input_shape
-
-
-def head(x, *, preact, include_top, pooling, classes, classifier_activation):
-    """Everything after the last stage, with Keras's layer names.
-
-    Pre-activation networks end their last block on an addition, so they get
-    the BN and ReLU (``post_bn``, ``post_relu``) that each block defers to the
-    next one. Then the classifier (``avg_pool``, ``predictions``) or, without
-    it, the optional global pooling (``avg_pool`` or ``max_pool``).
-
-    Returns:
-        The model's output tensor.
-    """
-    if preact:
-        x = layers.BatchNormalization(
-            axis=blocks.channel_axis(), epsilon=blocks.BN_EPSILON, name="post_bn"
-        )(x)
-        x = layers.Activation("relu", name="post_relu")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    if pooling == "avg":
-        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if pooling == "max":
-        return layers.GlobalMaxPooling2D(name="max_pool")(x)
-    return x
 
 
 def ResNet(
@@ -303,7 +142,8 @@ def ResNet(
         include_top: Whether to put the classifier (global average pooling and
             a ``classes``-way dense layer) on top.
         weights: ``None`` (random initialization), ``"imagenet"`` (published
-            weights, downloaded once), or the path of a weight file.
+            weights, downloaded once), the path of a weight file, or a
+            ``weights.WeightsSource`` that ``resolve_weights`` decided already.
         input_tensor: Optional Keras tensor to use as the model's input.
         input_shape: Optional shape without batch axis. Defaults to
             ``(224, 224, 3)`` with the top and ``(None, None, 3)`` without
@@ -325,47 +165,40 @@ def ResNet(
             ``classes`` or ``classifier_activation``, naming what was received.
     """
     weights_name = weights_name or model_name
-    pretrained_top = _validate_weights(weights, include_top, classes, weights_name)
-    pretrained = _is_pretrained(weights)
-    if pooling not in _POOLINGS:
-        raise ValueError(
-            "`pooling` should be one of None, 'avg' or 'max'. "
-            f"Received: pooling={pooling!r}"
+    source = weights
+    if not isinstance(source, weights_lib.WeightsSource):
+        source = weights_lib.resolve_weights(
+            weights, model_name=weights_name, include_top=include_top, classes=classes
         )
-    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-        raise ValueError(
-            f"`classes` should be a positive integer. Received: classes={classes!r}"
-        )
-    if pretrained_top and classifier_activation not in {"softmax", None}:
+    common.check_head_args(pooling=pooling, classes=classes)
+    if source.pretrained_top and classifier_activation not in {"softmax", None}:
         raise ValueError(
             "Only `None` and `softmax` activations are allowed for the "
             "`classifier_activation` argument when using pretrained weights. "
             f"Received: classifier_activation={classifier_activation!r}"
         )
 
-    input_shape = resolve_input_shape(
-        input_shape, include_top=include_top, pretrained=pretrained, pretrained_top=pretrained_top
+    input_shape = common.resolve_input_shape(
+        input_shape,
+        include_top=include_top,
+        pretrained=source.pretrained,
+        pretrained_top=source.pretrained_top,
     )
-    if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
-    elif not keras.backend.is_keras_tensor(input_tensor):
-        img_input = layers.Input(tensor=input_tensor, shape=input_shape)
-    else:
-        img_input = input_tensor
+    img_input = common.model_input(input_tensor, input_shape)
 
-    axis = blocks.channel_axis()
+    axis = residual.channel_axis()
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
     if not preact:
         x = layers.BatchNormalization(
-            axis=axis, epsilon=blocks.BN_EPSILON, name="conv1_bn"
+            axis=axis, epsilon=residual.BN_EPSILON, name="conv1_bn"
         )(x)
         x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
     x = stack_fn(x)
-    x = head(
+    x = common.head(
         x,
         preact=preact,
         include_top=include_top,
@@ -373,24 +206,12 @@ def ResNet(
         classes=classes,
         classifier_activation=classifier_activation,
     )
-
-    if input_tensor is not None:
-        inputs = keras.utils.get_source_inputs(input_tensor)
-    else:
-        inputs = img_input
-    model = keras.Model(inputs, x, name=model_name)
-
-    if weights is not None:
-        from keras_resnet import weights as weights_lib
-
-        weights_lib.load_weights(
-            model, weights, model_name=weights_name, include_top=include_top
-        )
-    return model
+    model = keras.Model(common.source_inputs(input_tensor, img_input), x, name=model_name)
+    return weights_lib.load_source(model, source)
 
 
-def build(
-    name,
+def from_table(
+    key,
     include_top=True,
     weights="imagenet",
     input_tensor=None,
@@ -402,15 +223,15 @@ def build(
     shortcut="B",
     survival_prob=None,
     zero_init_gamma=False,
-    **kwargs,
+    model_name=None,
 ):
-    """Builds a registered model by name; the arguments are ``ResNet``'s.
+    """Builds the row ``key`` of ``ARCHITECTURES``; the arguments are ``ResNet``'s.
+
+    ``keras_resnet.build(name)`` (the catalogue) finds rows by name and calls
+    this; the named builders (``ResNet50`` ...) call it directly.
 
     Args:
-        name: A name from ``list_models(include_plain=True)``
-            (case-insensitive), e.g. ``"resnet50"``; ``"plainN"`` is
-            ``"resnetN"`` with ``shortcut=None``. The CIFAR networks
-            (``"resnet20"`` ...) are built by ``keras_resnet.cifar.build``.
+        key: A key of ``ARCHITECTURES`` (``"resnet50"``).
         include_top, weights, input_tensor, input_shape, pooling, classes,
             classifier_activation: As for ``ResNet``.
         shortcut: The paper's shortcut option (Table 3): ``"A"``
@@ -421,48 +242,35 @@ def build(
             probability ``p_L`` of the last block, decaying linearly from 1
             (the paper uses 0.5). None (the default) for none.
         zero_init_gamma: Zero the gamma of each residual branch's last BN.
-        **kwargs: ``model_name`` overrides the Keras model's name.
+        model_name: The Keras model's name; defaults to ``key`` (``plainN``
+            without shortcuts).
 
     Returns:
         A ``keras.Model``.
 
     Raises:
-        ValueError: For an unknown name or keyword, or an option that the
-            published weights were not trained with.
+        ValueError: For an invalid argument, or an option that the published
+            weights were not trained with.
     """
-    key = str(name).lower().replace("-", "").replace("_", "")
-    if key.startswith("plain"):
-        key, shortcut = "resnet" + key[len("plain") :], None
-    if key not in ARCHITECTURES:
-        from keras_resnet import cifar
-
-        hint = ""
-        if key in cifar.list_models():
-            # Different defaults (10 classes, no weights, option A): its own build.
-            hint = f" {name!r} is a CIFAR network: use keras_resnet.cifar.build({key!r})."
-        raise ValueError(
-            f"Unknown model {name!r}. Known models: "
-            f"{', '.join(list_models(include_plain=True))}.{hint}"
-        )
-    unknown = set(kwargs) - {"model_name"}
-    if unknown:
-        raise ValueError(f"Unknown argument(s): {sorted(unknown)}")
+    arch = ARCHITECTURES[key]
     options = blocks.BlockOptions(shortcut=shortcut, zero_init_gamma=zero_init_gamma)
-    if _is_pretrained(weights) and shortcut != "B":
+    if shortcut != "B" and weights is not None and not weights_lib.is_path(weights):
         raise ValueError(
             "The published weights were trained with shortcut option 'B'; "
             f"use `weights=None` for other shortcuts. Received: shortcut={shortcut!r}"
         )
-    arch = ARCHITECTURES[key]
+    source = weights_lib.resolve_weights(
+        weights, model_name=key, include_top=include_top, classes=classes
+    )
     default_name = key if shortcut is not None else key.replace("resnet", "plain", 1)
     return ResNet(
         make_stack_fn(arch, options=options, survival_prob=survival_prob),
         preact=arch.preact,
         use_bias=arch.use_bias,
-        model_name=kwargs.get("model_name") or default_name,
+        model_name=model_name or default_name,
         weights_name=key,
         include_top=include_top,
-        weights=weights,
+        weights=source,
         input_tensor=input_tensor,
         input_shape=input_shape,
         pooling=pooling,
@@ -471,27 +279,13 @@ def build(
     )
 
 
-def list_models(*, include_plain=False):
-    """Returns the names accepted by ``build``, in table order.
-
-    Args:
-        include_plain: Also list the paper's plain networks (``plain18``,
-            ``plain34``: the basic-block nets without shortcuts).
-    """
-    names = list(ARCHITECTURES)
-    if include_plain:
-        names += [
-            key.replace("resnet", "plain", 1)
-            for key, arch in ARCHITECTURES.items()
-            if arch.stack is blocks.basic_stack
-        ]
-    return names
-
-
-def preprocess_input_for(name):
-    """Returns the ``preprocess_input`` function of a registered model."""
-    mode = ARCHITECTURES[name].preprocessing
-    return functools.partial(preprocessing.preprocess_input, mode=mode)
+def plain_names():
+    """The paper's plain networks: the basic-block rows without shortcuts."""
+    return [
+        key.replace("resnet", "plain", 1)
+        for key, arch in ARCHITECTURES.items()
+        if arch.stack is blocks.basic_stack
+    ]
 
 
 def _builder(key, public_name):
@@ -511,7 +305,7 @@ def _builder(key, public_name):
         survival_prob=None,
         zero_init_gamma=False,
     ):
-        return build(
+        return from_table(
             key,
             include_top=include_top,
             weights=weights,
@@ -567,3 +361,7 @@ ResNet101V2 = _builder("resnet101v2", "ResNet101V2")
 ResNet152V2 = _builder("resnet152v2", "ResNet152V2")
 ResNeXt50 = _builder("resnext50", "ResNeXt50")
 ResNeXt101 = _builder("resnext101", "ResNeXt101")
+
+
+# `build`, `list_models` and `preprocess_input_for` are now the catalogue's.
+__getattr__ = _deprecated.module_getattr(__name__)

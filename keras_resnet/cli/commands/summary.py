@@ -18,28 +18,23 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet.cli import UsageError
-    from keras_resnet import models
+    from keras_resnet import catalog
+    from keras_resnet.cli.errors import UsageError, model_entry
 
-    if args.model.lower() not in models.list_models():
-        raise UsageError(
-            f"unknown model {args.model!r}; known: {', '.join(models.list_models())}"
-        )
+    entry = model_entry(args.model)
     if args.image_size < 32:
         raise UsageError(f"--image-size must be at least 32. Received: {args.image_size}")
 
-    import keras
-
-    from keras_resnet import complexity
+    from keras_resnet.analysis import complexity
+    from keras_resnet.architectures.common import image_shape
 
     size = args.image_size
-    shape = (size, size, 3) if keras.config.image_data_format() == "channels_last" else (3, size, size)
-    model = models.build(
-        args.model.lower(),
+    model = catalog.build(
+        entry.name,
         weights=None,
         include_top=not args.no_top,
         classes=args.classes,
-        input_shape=shape,
+        input_shape=image_shape(size),
     )
     model.summary()
     print(f"Parameters:     {model.count_params():,} "

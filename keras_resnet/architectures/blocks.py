@@ -12,129 +12,28 @@ The Keras names are kept as the public names:
 * ``block3`` / ``stack3``: the ResNeXt bottleneck with a grouped 3x3
   convolution, Xie et al. 2017.
 * ``basic_block`` / ``basic_stack``: the two-convolution block of
-  ResNet-18/34 from the paper.
+  ResNet-18/34 from the paper (defined in ``basic``, re-exported here).
 
 Every block and stack also takes keyword-only ``options`` (a
-``BlockOptions``: the shortcut type and zero-initialised last BN gamma) and a
+``residual.BlockOptions``: the shortcut type and zero-initialised last BN gamma) and a
 per-block ``survival_prob`` for stochastic depth. Their defaults build
 exactly the keras.applications layers; the other values add or remove layers
 and are meant for training from scratch.
 """
 
-import dataclasses
-
-import keras
 from keras import layers
 
-from keras_resnet.layers import StochasticDepth
-from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.architectures import residual
+from keras_resnet.architectures.basic import basic_block, basic_stack  # noqa: F401
 
-# Keras's published weights were trained with this epsilon; 1e-3 (the Keras
-# default) would shift every normalised activation.
-BN_EPSILON = 1.001e-5
-
-
-def channel_axis():
-    """Returns the channel axis of 4-D image tensors for the global format."""
-    return 3 if keras.config.image_data_format() == "channels_last" else 1
-
-
-#: Values of ``BlockOptions.shortcut``.
-SHORTCUTS = ("A", "B", "C", None)
-
-
-@dataclasses.dataclass(frozen=True)
-class BlockOptions:
-    """Options shared by every block of a network (He et al. 2015, Table 3).
-
-    Attributes:
-        shortcut: ``"A"``: identity, and where the shape changes a strided
-            identity with zero-padded channels (no parameters). ``"B"`` (the
-            default, Keras's): the block's own rule, a 1x1 projection where
-            the shape changes (and where the caller asks for one). ``"C"``: a
-            projection in every block. ``None``: no shortcut at all, the
-            paper's plain network.
-        zero_init_gamma: Initialise the gamma of the last BN of each residual
-            branch to zero, so that every block starts as its shortcut
-            (Goyal et al. 2017). Pre-activation blocks have no BN there and
-            refuse it.
-    """
-
-    shortcut: str = "B"
-    zero_init_gamma: bool = False
-
-    def __post_init__(self):
-        if self.shortcut not in SHORTCUTS:
-            raise ValueError(
-                "`shortcut` should be 'A', 'B', 'C' or None (plain network). "
-                f"Received: shortcut={self.shortcut!r}"
-            )
-        if not isinstance(self.zero_init_gamma, bool):
-            raise ValueError(
-                "`zero_init_gamma` should be True or False. "
-                f"Received: zero_init_gamma={self.zero_init_gamma!r}"
-            )
-
-
-DEFAULT_OPTIONS = BlockOptions()
-
-
-def _batch_norm(name, zero_gamma=False):
-    return layers.BatchNormalization(
-        axis=channel_axis(),
-        epsilon=BN_EPSILON,
-        gamma_initializer="zeros" if zero_gamma else "ones",
-        name=name,
-    )
-
-
-def _channels(x):
-    return x.shape[channel_axis()]
-
-
-def _shortcut(x, out_channels, stride, conv_shortcut, options, name, project):
-    """Returns the shortcut tensor of a block, or None for a plain block.
-
-    ``project()`` creates the family's projection (its names and biases);
-    ``conv_shortcut`` is the caller's wish under option B (None: project
-    only where the shape changes).
-    """
-    kind = options.shortcut
-    if kind is None:
-        return None
-    reshapes = stride != 1 or _channels(x) != out_channels
-    if kind == "A":
-        if reshapes:
-            return ZeroPadShortcut(out_channels, stride, name=name + "_0_pad")(x)
-        return x
-    if kind == "C" or (conv_shortcut is None and reshapes) or conv_shortcut:
-        return project()
-    return x
-
-
-def _merge(shortcut, residual, name, survival_prob, add_name):
-    """Adds the residual branch to the shortcut; a plain block has no ``Add``."""
-    if shortcut is None:
-        if survival_prob < 1.0:
-            raise ValueError(
-                "Stochastic depth needs a shortcut to fall back on; a plain "
-                f"network cannot drop blocks. Received: survival_prob={survival_prob}"
-            )
-        return residual
-    if survival_prob < 1.0:
-        residual = StochasticDepth(survival_prob, name=name + "_drop")(residual)
-    return layers.Add(name=add_name)([shortcut, residual])
-
-
-def _survival_probs(survival_probs, blocks):
-    if survival_probs is None:
-        return (1.0,) * blocks
-    if len(survival_probs) != blocks:
-        raise ValueError(
-            f"`survival_probs` must have one entry per block ({blocks}). "
-            f"Received: survival_probs={survival_probs!r}"
-        )
-    return tuple(survival_probs)
+# Re-exported: the options and constants users pass to these blocks.
+from keras_resnet.architectures.residual import (  # noqa: F401
+    BN_EPSILON,
+    DEFAULT_OPTIONS,
+    SHORTCUTS,
+    BlockOptions,
+    channel_axis,
+)
 
 
 def block1(
@@ -172,24 +71,26 @@ def block1(
         shortcut = layers.Conv2D(
             4 * filters, 1, strides=stride, name=name + "_0_conv"
         )(x)
-        return _batch_norm(name + "_0_bn")(shortcut)
+        return residual.batch_norm(name + "_0_bn")(shortcut)
 
-    shortcut = _shortcut(x, 4 * filters, stride, conv_shortcut, options, name, project)
+    shortcut = residual.shortcut_branch(
+        x, 4 * filters, stride, conv_shortcut, options, name, project
+    )
 
     x = layers.Conv2D(filters, 1, strides=stride, name=name + "_1_conv")(x)
-    x = _batch_norm(name + "_1_bn")(x)
+    x = residual.batch_norm(name + "_1_bn")(x)
     x = layers.Activation("relu", name=name + "_1_relu")(x)
 
     x = layers.Conv2D(
         filters, kernel_size, padding="same", name=name + "_2_conv"
     )(x)
-    x = _batch_norm(name + "_2_bn")(x)
+    x = residual.batch_norm(name + "_2_bn")(x)
     x = layers.Activation("relu", name=name + "_2_relu")(x)
 
     x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
-    x = _batch_norm(name + "_3_bn", options.zero_init_gamma)(x)
+    x = residual.batch_norm(name + "_3_bn", options.zero_init_gamma)(x)
 
-    x = _merge(shortcut, x, name, survival_prob, name + "_add")
+    x = residual.merge(shortcut, x, name, survival_prob, name + "_add")
     return layers.Activation("relu", name=name + "_out")(x)
 
 
@@ -211,7 +112,7 @@ def stack1(
     Returns:
         Output tensor of the stage.
     """
-    probs = _survival_probs(survival_probs, blocks)
+    probs = residual.check_survival_probs(survival_probs, blocks)
     x = block1(
         x, filters, stride=stride1, name=name + "_block1", options=options, survival_prob=probs[0]
     )
@@ -264,7 +165,7 @@ def block2(
             "convolution, not a BN: there is no last gamma to zero. "
             "Received: zero_init_gamma=True"
         )
-    preact = _batch_norm(name + "_preact_bn")(x)
+    preact = residual.batch_norm(name + "_preact_bn")(x)
     preact = layers.Activation("relu", name=name + "_preact_relu")(preact)
 
     def project():
@@ -272,7 +173,9 @@ def block2(
             4 * filters, 1, strides=stride, name=name + "_0_conv"
         )(preact)
 
-    shortcut = _shortcut(x, 4 * filters, stride, conv_shortcut, options, name, project)
+    shortcut = residual.shortcut_branch(
+        x, 4 * filters, stride, conv_shortcut, options, name, project
+    )
     if shortcut is x and stride > 1:
         # A 1x1 max-pool is strided subsampling: the identity at a lower
         # resolution. Keras leaves this layer unnamed; so do we, so that
@@ -282,7 +185,7 @@ def block2(
     x = layers.Conv2D(
         filters, 1, strides=1, use_bias=False, name=name + "_1_conv"
     )(preact)
-    x = _batch_norm(name + "_1_bn")(x)
+    x = residual.batch_norm(name + "_1_bn")(x)
     x = layers.Activation("relu", name=name + "_1_relu")(x)
 
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=name + "_2_pad")(x)
@@ -293,11 +196,11 @@ def block2(
         use_bias=False,
         name=name + "_2_conv",
     )(x)
-    x = _batch_norm(name + "_2_bn")(x)
+    x = residual.batch_norm(name + "_2_bn")(x)
     x = layers.Activation("relu", name=name + "_2_relu")(x)
 
     x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
-    return _merge(shortcut, x, name, survival_prob, name + "_out")
+    return residual.merge(shortcut, x, name, survival_prob, name + "_out")
 
 
 def stack2(
@@ -319,7 +222,7 @@ def stack2(
     Returns:
         Output tensor of the stage.
     """
-    probs = _survival_probs(survival_probs, blocks)
+    probs = residual.check_survival_probs(survival_probs, blocks)
     kw = dict(options=options)
     x = block2(
         x, filters, conv_shortcut=True, name=name + "_block1", survival_prob=probs[0], **kw
@@ -377,12 +280,14 @@ def block3(
         shortcut = layers.Conv2D(
             out_channels, 1, strides=stride, use_bias=False, name=name + "_0_conv"
         )(x)
-        return _batch_norm(name + "_0_bn")(shortcut)
+        return residual.batch_norm(name + "_0_bn")(shortcut)
 
-    shortcut = _shortcut(x, out_channels, stride, conv_shortcut, options, name, project)
+    shortcut = residual.shortcut_branch(
+        x, out_channels, stride, conv_shortcut, options, name, project
+    )
 
     x = layers.Conv2D(filters, 1, use_bias=False, name=name + "_1_conv")(x)
-    x = _batch_norm(name + "_1_bn")(x)
+    x = residual.batch_norm(name + "_1_bn")(x)
     x = layers.Activation("relu", name=name + "_1_relu")(x)
 
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=name + "_2_pad")(x)
@@ -394,13 +299,13 @@ def block3(
         use_bias=False,
         name=name + "_2_conv",
     )(x)
-    x = _batch_norm(name + "_2_bn")(x)
+    x = residual.batch_norm(name + "_2_bn")(x)
     x = layers.Activation("relu", name=name + "_2_relu")(x)
 
     x = layers.Conv2D(out_channels, 1, use_bias=False, name=name + "_3_conv")(x)
-    x = _batch_norm(name + "_3_bn", options.zero_init_gamma)(x)
+    x = residual.batch_norm(name + "_3_bn", options.zero_init_gamma)(x)
 
-    x = _merge(shortcut, x, name, survival_prob, name + "_add")
+    x = residual.merge(shortcut, x, name, survival_prob, name + "_add")
     return layers.Activation("relu", name=name + "_out")(x)
 
 
@@ -431,7 +336,7 @@ def stack3(
     Returns:
         Output tensor of the stage.
     """
-    probs = _survival_probs(survival_probs, blocks)
+    probs = residual.check_survival_probs(survival_probs, blocks)
     kw = dict(groups=groups, options=options)
     x = block3(x, filters, stride=stride1, name=name + "_block1", survival_prob=probs[0], **kw)
     for i in range(2, blocks + 1):
@@ -442,94 +347,5 @@ def stack3(
             name=f"{name}_block{i}",
             survival_prob=probs[i - 1],
             **kw,
-        )
-    return x
-
-
-def basic_block(
-    x,
-    filters,
-    kernel_size=3,
-    stride=1,
-    conv_shortcut=None,
-    name=None,
-    *,
-    options=DEFAULT_OPTIONS,
-    survival_prob=1.0,
-):
-    """The two-convolution residual block of ResNet-18/34 (the paper's Fig. 2).
-
-    As in the paper and torchvision: no convolution bias (BN follows each
-    convolution), the stride on the first 3x3 convolution, and explicit
-    symmetric padding so that strided outputs line up with torchvision's.
-
-    Args:
-        x: Input tensor.
-        filters: Output channels of both convolutions.
-        kernel_size: Kernel size of both convolutions.
-        stride: Stride of the first convolution (and of the shortcut).
-        conv_shortcut: Use a 1x1 projection shortcut if True, identity if
-            False; ``None`` (the default) projects only when the shape changes
-            (the paper's option B).
-        name: Block label, prefix of every layer name.
-        options: A ``BlockOptions``; the default builds Keras's block.
-        survival_prob: Stochastic-depth survival probability of the
-            residual branch; 1.0 adds no layer.
-
-    Returns:
-        Output tensor of the block.
-    """
-    pad = kernel_size // 2
-
-    def project():
-        shortcut = layers.Conv2D(
-            filters, 1, strides=stride, use_bias=False, name=name + "_0_conv"
-        )(x)
-        return _batch_norm(name + "_0_bn")(shortcut)
-
-    shortcut = _shortcut(x, filters, stride, conv_shortcut, options, name, project)
-
-    x = layers.ZeroPadding2D(padding=pad, name=name + "_1_pad")(x)
-    x = layers.Conv2D(
-        filters, kernel_size, strides=stride, use_bias=False, name=name + "_1_conv"
-    )(x)
-    x = _batch_norm(name + "_1_bn")(x)
-    x = layers.Activation("relu", name=name + "_1_relu")(x)
-
-    x = layers.ZeroPadding2D(padding=pad, name=name + "_2_pad")(x)
-    x = layers.Conv2D(filters, kernel_size, use_bias=False, name=name + "_2_conv")(x)
-    x = _batch_norm(name + "_2_bn", options.zero_init_gamma)(x)
-
-    x = _merge(shortcut, x, name, survival_prob, name + "_add")
-    return layers.Activation("relu", name=name + "_out")(x)
-
-
-def basic_stack(
-    x, filters, blocks, stride1=2, name=None, *, options=DEFAULT_OPTIONS, survival_probs=None
-):
-    """A stage of basic blocks; the first one strides (and projects if needed).
-
-    Args:
-        x: Input tensor.
-        filters: Output channels of every block in the stage.
-        blocks: Number of blocks.
-        stride1: Stride of the first block.
-        name: Stage label (``conv2`` ... ``conv5``).
-        options: A ``BlockOptions`` for every block of the stage.
-        survival_probs: One stochastic-depth survival probability per
-            block, or None for none.
-
-    Returns:
-        Output tensor of the stage.
-    """
-    probs = _survival_probs(survival_probs, blocks)
-    for i in range(1, blocks + 1):
-        x = basic_block(
-            x,
-            filters,
-            stride=stride1 if i == 1 else 1,
-            name=f"{name}_block{i}",
-            options=options,
-            survival_prob=probs[i - 1],
         )
     return x

@@ -1,0 +1,16 @@
+"""Every family that builds a model, from layers up to factories.
+
+Modules, lowest first:
+    layers: ``StochasticDepth`` and ``ZeroPadShortcut`` (option-A shortcuts).
+    residual: what every block shares (BatchNorm settings, shortcut options,
+        the merge with stochastic depth).
+    basic: the paper's two-convolution block (ResNet-18/34, CIFAR nets).
+    blocks: keras.applications' ``block1/2/3`` with the stacks that repeat
+        them (and the basic block, re-exported).
+    common: what every factory shares (input shape, argument checks, head).
+    resnet: the ImageNet family: ``ResNet(stack_fn, preact, use_bias, ...)``,
+        the depth table, ``ResNet50`` ...
+    cifar: the paper's CIFAR networks and the demo's small network.
+
+Names are looked up in ``keras_resnet.catalog``, above this layer.
+"""

@@ -1,0 +1,102 @@
+"""The paper's basic block: two 3x3 convolutions, for ResNet-18/34 and the CIFAR networks.
+
+He et al. 2015, Figure 2 (left). Layer names follow the bottleneck blocks'
+scheme (``conv2_block1_1_conv`` ...); ``blocks`` re-exports these functions
+beside keras.applications' ``block1/2/3``.
+"""
+
+from keras import layers
+
+from keras_resnet.architectures import residual
+from keras_resnet.architectures.residual import DEFAULT_OPTIONS
+
+
+def basic_block(
+    x,
+    filters,
+    kernel_size=3,
+    stride=1,
+    conv_shortcut=None,
+    name=None,
+    *,
+    options=DEFAULT_OPTIONS,
+    survival_prob=1.0,
+):
+    """The two-convolution residual block of ResNet-18/34 (the paper's Fig. 2).
+
+    As in the paper and torchvision: no convolution bias (BN follows each
+    convolution), the stride on the first 3x3 convolution, and explicit
+    symmetric padding so that strided outputs line up with torchvision's.
+
+    Args:
+        x: Input tensor.
+        filters: Output channels of both convolutions.
+        kernel_size: Kernel size of both convolutions.
+        stride: Stride of the first convolution (and of the shortcut).
+        conv_shortcut: Use a 1x1 projection shortcut if True, identity if
+            False; ``None`` (the default) projects only when the shape changes
+            (the paper's option B).
+        name: Block label, prefix of every layer name.
+        options: A ``BlockOptions``; the default is the paper's option B.
+        survival_prob: Stochastic-depth survival probability of the
+            residual branch; 1.0 adds no layer.
+
+    Returns:
+        Output tensor of the block.
+    """
+    pad = kernel_size // 2
+
+    def project():
+        shortcut = layers.Conv2D(
+            filters, 1, strides=stride, use_bias=False, name=name + "_0_conv"
+        )(x)
+        return residual.batch_norm(name + "_0_bn")(shortcut)
+
+    shortcut = residual.shortcut_branch(
+        x, filters, stride, conv_shortcut, options, name, project
+    )
+
+    x = layers.ZeroPadding2D(padding=pad, name=name + "_1_pad")(x)
+    x = layers.Conv2D(
+        filters, kernel_size, strides=stride, use_bias=False, name=name + "_1_conv"
+    )(x)
+    x = residual.batch_norm(name + "_1_bn")(x)
+    x = layers.Activation("relu", name=name + "_1_relu")(x)
+
+    x = layers.ZeroPadding2D(padding=pad, name=name + "_2_pad")(x)
+    x = layers.Conv2D(filters, kernel_size, use_bias=False, name=name + "_2_conv")(x)
+    x = residual.batch_norm(name + "_2_bn", options.zero_init_gamma)(x)
+
+    x = residual.merge(shortcut, x, name, survival_prob, name + "_add")
+    return layers.Activation("relu", name=name + "_out")(x)
+
+
+def basic_stack(
+    x, filters, blocks, stride1=2, name=None, *, options=DEFAULT_OPTIONS, survival_probs=None
+):
+    """A stage of basic blocks; the first one strides (and projects if needed).
+
+    Args:
+        x: Input tensor.
+        filters: Output channels of every block in the stage.
+        blocks: Number of blocks.
+        stride1: Stride of the first block.
+        name: Stage label (``conv2`` ... ``conv5``).
+        options: A ``BlockOptions`` for every block of the stage.
+        survival_probs: One stochastic-depth survival probability per
+            block, or None for none.
+
+    Returns:
+        Output tensor of the stage.
+    """
+    probs = residual.check_survival_probs(survival_probs, blocks)
+    for i in range(1, blocks + 1):
+        x = basic_block(
+            x,
+            filters,
+            stride=stride1 if i == 1 else 1,
+            name=f"{name}_block{i}",
+            options=options,
+            survival_prob=probs[i - 1],
+        )
+    return x

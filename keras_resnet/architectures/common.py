@@ -1,0 +1,174 @@
+"""What every family's factory shares: the input, the argument checks, the head.
+
+keras.applications' rules, written once: the default input shape and its
+checks (``resolve_input_shape``), the checks of ``pooling`` and ``classes``,
+the model input from ``input_tensor``/``input_shape``, and the head after the
+last stage (``post_bn`` for pre-activation networks, then the classifier or
+global pooling), with Keras's layer names.
+"""
+
+import contextlib
+import sys
+
+import keras
+from keras import layers
+
+from keras_resnet.architectures import residual
+
+POOLINGS = (None, "avg", "max")
+
+
+def image_shape(size, channels=3):
+    """The shape of one ``size`` x ``size`` image in the global data format."""
+    if keras.config.image_data_format() == "channels_first":
+        return (channels, size, size)
+    return (size, size, channels)
+
+
+def check_head_args(*, pooling, classes):
+    """Raises ValueError, naming what was received, for a bad ``pooling`` or ``classes``."""
+    if pooling not in POOLINGS:
+        raise ValueError(
+            "`pooling` should be one of None, 'avg' or 'max'. "
+            f"Received: pooling={pooling!r}"
+        )
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        raise ValueError(
+            f"`classes` should be a positive integer. Received: classes={classes!r}"
+        )
+
+
+def model_input(input_tensor, input_shape):
+    """The ``Input`` a factory builds on, from ``input_tensor`` if one is given."""
+    if input_tensor is None:
+        return layers.Input(shape=input_shape)
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return layers.Input(tensor=input_tensor, shape=input_shape)
+    return input_tensor
+
+
+def source_inputs(input_tensor, img_input):
+    """The inputs of the finished model: ``input_tensor``'s sources when given."""
+    if input_tensor is not None:
+        return keras.utils.get_source_inputs(input_tensor)
+    return img_input
+
+
+def resolve_input_shape(
+    input_shape, *, include_top, pretrained, pretrained_top=None, default_size=224, min_size=32
+):
+    """Checks ``input_shape`` and fills in the default, as keras.applications does.
+
+    Args:
+        input_shape: The user's shape (without batch axis) or None.
+        include_top: Whether the classifier is attached; it needs a static
+            shape, and with pretrained weights the training resolution.
+        pretrained: Whether published weights will be loaded (3 channels).
+        pretrained_top: Whether they fill the classifier too, which then
+            needs the training resolution. Defaults to
+            ``pretrained and include_top``.
+        default_size: The training resolution.
+        min_size: The smallest side the five stride-2 stages accept.
+
+    Returns:
+        A 3-tuple shape in the global image data format.
+
+    Raises:
+        ValueError: For a shape that is not 3-D, has a side under
+            ``min_size``, has the wrong channel count for pretrained weights,
+            or leaves a side undefined under ``include_top=True``.
+    """
+    channels_first = keras.config.image_data_format() == "channels_first"
+
+    def with_channels(spatial, channels):
+        return (channels, *spatial) if channels_first else (*spatial, channels)
+
+    default = with_channels((default_size, default_size), 3)
+    if input_shape is None:
+        if include_top:
+            return default
+        return with_channels((None, None), 3)
+
+    try:
+        input_shape = tuple(input_shape)
+    except TypeError:
+        input_shape = None
+    if input_shape is None or len(input_shape) != 3:
+        raise ValueError(
+            "`input_shape` must be a tuple of three integers, "
+            f"{'(channels, height, width)' if channels_first else '(height, width, channels)'}. "
+            f"Received: input_shape={input_shape!r}"
+        )
+    if pretrained_top is None:
+        pretrained_top = pretrained and include_top
+    if pretrained_top and input_shape != default:
+        raise ValueError(
+            "When setting `include_top=True` and loading pretrained weights, "
+            f"`input_shape` should be {default}. Received: input_shape={input_shape}"
+        )
+    channels = input_shape[0] if channels_first else input_shape[-1]
+    spatial = input_shape[1:] if channels_first else input_shape[:2]
+    if pretrained and channels != 3:
+        raise ValueError(
+            "Pretrained weights expect 3 input channels. Received: "
+            f"input_shape={input_shape} (data format "
+            f"{keras.config.image_data_format()!r})"
+        )
+    if channels is None:
+        raise ValueError(
+            f"The channel axis of `input_shape` must be defined. Received: input_shape={input_shape}"
+        )
+    if any(side is not None and side < min_size for side in spatial):
+        raise ValueError(
+            f"Input size must be at least {min_size}x{min_size}. Received: "
+            f"input_shape={input_shape}"
+        )
+    if include_top and None in spatial:
+        raise ValueError(
+            "If `include_top` is True, you should specify a static "
+            f"`input_shape`. Received: input_shape={input_shape}"
+        )
+    return input_shape
+
+
+def head(x, *, preact, include_top, pooling, classes, classifier_activation):
+    """Everything after the last stage, with Keras's layer names.
+
+    Pre-activation networks end their last block on an addition, so they get
+    the BN and ReLU (``post_bn``, ``post_relu``) that each block defers to the
+    next one. Then the classifier (``avg_pool``, ``predictions``) or, without
+    it, the optional global pooling (``avg_pool`` or ``max_pool``).
+
+    Returns:
+        The model's output tensor.
+    """
+    if preact:
+        x = layers.BatchNormalization(
+            axis=residual.channel_axis(), epsilon=residual.BN_EPSILON, name="post_bn"
+        )(x)
+        x = layers.Activation("relu", name="post_relu")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+@contextlib.contextmanager
+def deep_graph_recursion(limit=50_000):
+    """Raises Python's recursion limit for the duration of the block.
+
+    Keras maps a functional graph recursively, about one Python frame per
+    layer: ResNet-1202 (over 5,000 layers in a chain) exceeds the default
+    limit of 1,000. Wrap other whole-graph operations on such a model
+    (``clone_model``, ``keras.saving.load_model``) in it too.
+    """
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)

@@ -1,0 +1,153 @@
+"""What every residual block shares: BatchNorm settings, shortcut options, the merge.
+
+``BlockOptions`` chooses the shortcut (He et al. 2015, Table 3: options A, B,
+C, or none for the paper's plain networks) and whether the last BN of each
+residual branch starts at zero; ``merge`` adds a branch to its shortcut,
+through stochastic depth (Huang et al. 2016) when the block may be dropped.
+The block functions in ``blocks`` are built from these pieces.
+"""
+
+import dataclasses
+
+import keras
+from keras import layers
+
+from keras_resnet.architectures.layers import StochasticDepth
+from keras_resnet.architectures.layers import ZeroPadShortcut
+
+# Keras's published weights were trained with this epsilon; 1e-3 (the Keras
+# default) would shift every normalised activation.
+BN_EPSILON = 1.001e-5
+
+
+def channel_axis():
+    """Returns the channel axis of 4-D image tensors for the global format."""
+    return 3 if keras.config.image_data_format() == "channels_last" else 1
+
+
+#: Values of ``BlockOptions.shortcut``.
+SHORTCUTS = ("A", "B", "C", None)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockOptions:
+    """Options shared by every block of a network (He et al. 2015, Table 3).
+
+    Attributes:
+        shortcut: ``"A"``: identity, and where the shape changes a strided
+            identity with zero-padded channels (no parameters). ``"B"`` (the
+            default, Keras's): the block's own rule, a 1x1 projection where
+            the shape changes (and where the caller asks for one). ``"C"``: a
+            projection in every block. ``None``: no shortcut at all, the
+            paper's plain network.
+        zero_init_gamma: Initialise the gamma of the last BN of each residual
+            branch to zero, so that every block starts as its shortcut
+            (Goyal et al. 2017). Pre-activation blocks have no BN there and
+            refuse it.
+    """
+
+    shortcut: str = "B"
+    zero_init_gamma: bool = False
+
+    def __post_init__(self):
+        if self.shortcut not in SHORTCUTS:
+            raise ValueError(
+                "`shortcut` should be 'A', 'B', 'C' or None (plain network). "
+                f"Received: shortcut={self.shortcut!r}"
+            )
+        if not isinstance(self.zero_init_gamma, bool):
+            raise ValueError(
+                "`zero_init_gamma` should be True or False. "
+                f"Received: zero_init_gamma={self.zero_init_gamma!r}"
+            )
+
+
+DEFAULT_OPTIONS = BlockOptions()
+
+
+def batch_norm(name, zero_gamma=False):
+    return layers.BatchNormalization(
+        axis=channel_axis(),
+        epsilon=BN_EPSILON,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        name=name,
+    )
+
+
+def channels(x):
+    return x.shape[channel_axis()]
+
+
+def shortcut_branch(x, out_channels, stride, conv_shortcut, options, name, project):
+    """Returns the shortcut tensor of a block, or None for a plain block.
+
+    ``project()`` creates the family's projection (its names and biases);
+    ``conv_shortcut`` is the caller's wish under option B (None: project
+    only where the shape changes).
+    """
+    kind = options.shortcut
+    if kind is None:
+        return None
+    reshapes = stride != 1 or channels(x) != out_channels
+    if kind == "A":
+        if reshapes:
+            return ZeroPadShortcut(out_channels, stride, name=name + "_0_pad")(x)
+        return x
+    if kind == "C" or (conv_shortcut is None and reshapes) or conv_shortcut:
+        return project()
+    return x
+
+
+def merge(shortcut, residual, name, survival_prob, add_name):
+    """Adds the residual branch to the shortcut; a plain block has no ``Add``."""
+    if shortcut is None:
+        if survival_prob < 1.0:
+            raise ValueError(
+                "Stochastic depth needs a shortcut to fall back on; a plain "
+                f"network cannot drop blocks. Received: survival_prob={survival_prob}"
+            )
+        return residual
+    if survival_prob < 1.0:
+        residual = StochasticDepth(survival_prob, name=name + "_drop")(residual)
+    return layers.Add(name=add_name)([shortcut, residual])
+
+
+def check_survival_probs(survival_probs, blocks):
+    if survival_probs is None:
+        return (1.0,) * blocks
+    if len(survival_probs) != blocks:
+        raise ValueError(
+            f"`survival_probs` must have one entry per block ({blocks}). "
+            f"Received: survival_probs={survival_probs!r}"
+        )
+    return tuple(survival_probs)
+
+
+def linear_survival_probs(num_blocks, survival_prob):
+    """Huang et al.'s linear decay rule: ``p_l = 1 - l / L * (1 - p_L)``.
+
+    Args:
+        num_blocks: ``L``, the number of residual blocks.
+        survival_prob: ``p_L``, the survival probability of the last block
+            (0.5 in the paper), or None for no stochastic depth.
+
+    Returns:
+        A tuple of ``L`` probabilities, block 1 first (the stem, ``l = 0``,
+        is never dropped).
+
+    Raises:
+        ValueError: For a ``survival_prob`` outside (0, 1].
+    """
+    if survival_prob is None:
+        return (1.0,) * num_blocks
+    if (
+        isinstance(survival_prob, bool)
+        or not isinstance(survival_prob, (int, float))
+        or not 0.0 < survival_prob <= 1.0
+    ):
+        raise ValueError(
+            "`survival_prob` should be None or a number in (0, 1] (the paper "
+            f"uses 0.5). Received: survival_prob={survival_prob!r}"
+        )
+    drop = 1.0 - float(survival_prob)
+    return tuple(1.0 - l / num_blocks * drop for l in range(1, num_blocks + 1))

@@ -1,0 +1,291 @@
+"""The catalogue: every named model of the package, found by name in one place.
+
+Each family keeps its architectures as a table (``architectures.resnet``'s
+``ARCHITECTURES``, ``architectures.cifar``'s ``CIFAR_ARCHITECTURES``); this
+module turns their rows into ``ModelEntry`` records, one per name, and is the
+only place names are looked up: ``build``, ``list_models``, the command line,
+training and the weights registry all come here.
+
+Families:
+    ``"imagenet"``: ResNet-18 ... ResNeXt-101 (keras.applications' names and
+        weights), and with ``include_plain=True`` the paper's plain-18/34.
+    ``"cifar"``: the paper's CIFAR networks, ResNet-20 ... ResNet-1202, the
+        pre-activation ResNet-164/1001, and plain ``plainN`` for any
+        ``N = 6n + 2``.
+    ``"demo"``: ``small-resnet``, the small network of the digits demo.
+
+Each entry carries the input convention its family was trained with
+(``preprocessing``); a weight file registered with another convention says so
+in its record, and ``preprocessing_mode(name, weights)`` gives the one that
+applies.
+
+Example:
+    >>> import keras_resnet
+    >>> keras_resnet.list_models()[:3]
+    ['resnet18', 'resnet34', 'resnet50']
+    >>> model = keras_resnet.build("resnet56")      # a CIFAR net, 10 classes
+"""
+
+import dataclasses
+import functools
+import inspect
+import re
+
+from keras_resnet import preprocessing
+from keras_resnet import weights as weights_lib
+from keras_resnet.architectures import cifar, common, resnet
+
+FAMILIES = ("imagenet", "cifar", "demo")
+
+# Networks trained from scratch here scale inputs to [-1, 1].
+_FROM_SCRATCH_PREPROCESSING = "tf"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """One named model.
+
+    Attributes:
+        name: The name users pass to ``build`` (``"resnet50"``).
+        family: ``"imagenet"``, ``"cifar"`` or ``"demo"``.
+        builder: Function taking the family's builder arguments
+            (``include_top``, ``weights``, ``input_shape``, ``classes`` ...)
+            and returning a ``keras.Model``.
+        depth: Weighted layers (the number in the paper's names).
+        default_size: The resolution the family is built and trained at.
+        preprocessing: The ``preprocess_input`` mode of the family.
+        plain: Whether it is a plain (shortcut-free) network.
+    """
+
+    name: str
+    family: str
+    builder: callable
+    depth: int
+    default_size: int
+    preprocessing: str
+    plain: bool = False
+
+    @property
+    def takes_registered_weights(self):
+        """Whether ``weights=`` may name a registered tag (only the ImageNet family)."""
+        return self.family == "imagenet" and not self.plain
+
+
+def _plain_resnet(key):
+    """The ImageNet row ``key`` without shortcuts, whatever ``shortcut`` says."""
+
+    def builder(*args, **kwargs):
+        kwargs["shortcut"] = None
+        return resnet.from_table(key, *args, **kwargs)
+
+    builder.__signature__ = inspect.signature(functools.partial(resnet.from_table, key))
+    return builder
+
+
+def _small_resnet(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    *,
+    model_name=cifar.SMALL_RESNET.replace("-", "_"),
+):
+    """``cifar.small_resnet`` with the builders' signature (a classifier only)."""
+    if weights not in (None, "none"):
+        raise ValueError(
+            f"{cifar.SMALL_RESNET} has no pretrained weights. Received: weights={weights!r}"
+        )
+    if not include_top or input_tensor is not None or pooling is not None:
+        raise ValueError(
+            f"{cifar.SMALL_RESNET} is built as a whole classifier: include_top=True, "
+            "no input_tensor or pooling."
+        )
+    if classifier_activation != "softmax":
+        raise ValueError(
+            f"{cifar.SMALL_RESNET} ends in softmax. "
+            f"Received: classifier_activation={classifier_activation!r}"
+        )
+    return cifar.small_resnet(
+        input_shape or common.image_shape(32), classes, name=model_name
+    )
+
+
+def _make_entries():
+    entries = []
+    for key, arch in resnet.ARCHITECTURES.items():
+        builder = functools.partial(resnet.from_table, key)
+        entries.append(ModelEntry(key, "imagenet", builder, arch.depth, 224, arch.preprocessing))
+    for key in resnet.plain_names():
+        arch = resnet.ARCHITECTURES[key.replace("plain", "resnet", 1)]
+        entries.append(
+            ModelEntry(
+                key, "imagenet", _plain_resnet(key.replace("plain", "resnet", 1)),
+                arch.depth, 224, arch.preprocessing, plain=True,
+            )
+        )
+    for key, arch in cifar.CIFAR_ARCHITECTURES.items():
+        builder = functools.partial(cifar.from_table, arch, key)
+        entries.append(
+            ModelEntry(key, "cifar", builder, arch.depth, 32, _FROM_SCRATCH_PREPROCESSING)
+        )
+    for depth in cifar.PLAIN_DEPTHS:
+        entries.append(_plain_cifar_entry(depth))
+    entries.append(
+        ModelEntry(
+            cifar.SMALL_RESNET, "demo", _small_resnet, 8, 32, _FROM_SCRATCH_PREPROCESSING
+        )
+    )
+    return {_normalize(entry.name): entry for entry in entries}
+
+
+def _plain_cifar_entry(depth):
+    arch = cifar.plain_architecture(depth)
+    key = f"plain{depth}"
+    return ModelEntry(
+        key, "cifar", functools.partial(cifar.from_table, arch, key), arch.depth, 32,
+        _FROM_SCRATCH_PREPROCESSING, plain=True,
+    )
+
+
+def _normalize(name):
+    return str(name).lower().replace("-", "").replace("_", "")
+
+
+_ENTRIES = _make_entries()
+
+
+def list_models(family="imagenet", *, include_plain=False):
+    """Returns model names, in table order.
+
+    Args:
+        family: ``"imagenet"`` (the default: the models with published
+            weights), ``"cifar"``, ``"demo"``, or None for every family.
+        include_plain: Also list the paper's plain networks (``plain18``,
+            ``plain34``, ``plain20`` ... ``plain110``).
+
+    Raises:
+        ValueError: For an unknown family.
+    """
+    if family is not None and family not in FAMILIES:
+        raise ValueError(
+            f"`family` should be one of {FAMILIES} or None. Received: family={family!r}"
+        )
+    return [
+        entry.name
+        for entry in _ENTRIES.values()
+        if (family is None or entry.family == family) and (include_plain or not entry.plain)
+    ]
+
+
+def get(name):
+    """Returns the ``ModelEntry`` of ``name`` (case-insensitive, ``-``/``_`` ignored).
+
+    Raises:
+        ValueError: For an unknown name, listing the known ones.
+    """
+    key = _normalize(name)
+    entry = _ENTRIES.get(key)
+    if entry is None:
+        match = re.fullmatch(r"plain(\d+)", key)
+        if match and cifar.plain_architecture(int(match.group(1))) is not None:
+            entry = _plain_cifar_entry(int(match.group(1)))
+    if entry is None:
+        raise ValueError(
+            f"Unknown model {name!r}. Known models: "
+            f"{', '.join(list_models(None, include_plain=True))} (and plainN for any "
+            "CIFAR depth N = 6n + 2)."
+        )
+    return entry
+
+
+def build(name, *args, **kwargs):
+    """Builds a catalogued model by name, with its family's defaults.
+
+    Args:
+        name: A name from ``list_models(None, include_plain=True)``
+            (case-insensitive), e.g. ``"resnet50"``, ``"resnet56"``,
+            ``"plain34"``, ``"small-resnet"``.
+        *args, **kwargs: The family builder's arguments: those of
+            ``keras_resnet.ResNet50`` for the ImageNet family (``include_top``,
+            ``weights``, ``input_tensor``, ``input_shape``, ``pooling``,
+            ``classes``, ``classifier_activation``, ``shortcut``,
+            ``survival_prob``, ``zero_init_gamma``, ``model_name``), the same
+            with CIFAR defaults (10 classes, no weights) for the CIFAR family.
+
+    Returns:
+        A ``keras.Model``.
+
+    Raises:
+        ValueError: For an unknown name or argument, or an invalid value.
+
+    Example:
+        >>> base = build("resnet50", weights=None, include_top=False, pooling="avg")
+    """
+    entry = get(name)
+    try:
+        inspect.signature(entry.builder).bind(*args, **kwargs)
+    except TypeError as e:
+        raise ValueError(f"Bad arguments for {entry.name!r}: {e}") from None
+    return entry.builder(*args, **kwargs)
+
+
+def preprocessing_mode(name, weights=None):
+    """The ``preprocess_input`` mode for model ``name`` with ``weights``.
+
+    A registered record that states its own convention wins; otherwise the
+    family's. Files and ``None`` take the family's.
+    """
+    entry = get(name)
+    if isinstance(weights, str) and not weights_lib.is_path(weights):
+        for record in weights_lib.records(entry.name):
+            if record.tag == weights and record.preprocessing:
+                return record.preprocessing
+    return entry.preprocessing
+
+
+def preprocess_input_for(name, weights=None):
+    """Returns the ``preprocess_input`` function of a catalogued model."""
+    return functools.partial(
+        preprocessing.preprocess_input, mode=preprocessing_mode(name, weights)
+    )
+
+
+def register_weights(model_name, tag, **fields):
+    """Registers a weight file for a catalogued model, so that ``weights=tag`` finds it.
+
+    Example:
+        >>> register_weights("resnet50", "mycorp", url="https://mirror.local/r50.h5",
+        ...                  file_hash="<sha256>", include_top=False)
+        >>> base = ResNet50(weights="mycorp", include_top=False)
+
+    Args:
+        model_name: A model from ``keras_resnet.list_models()``.
+        tag: The name to pass as ``weights=``.
+        **fields: ``url``, ``file_hash`` and ``include_top`` (required), and
+            ``hash_algorithm``, ``file_name``, ``size``, ``num_params``,
+            ``classes``, ``preprocessing``, ``top1``, ``top5``,
+            ``accuracy_source``, ``license``, ``overwrite`` as documented in
+            ``keras_resnet.weights.registry.add_record``.
+
+    Returns:
+        The new ``WeightsRecord``.
+
+    Raises:
+        ValueError: For an unknown model, a malformed field, or a record that
+            exists already (without ``overwrite=True``).
+    """
+    known = list_models()
+    if model_name not in known:
+        raise ValueError(
+            f"`model_name` should be one of {known}. Received: model_name={model_name!r}"
+        )
+    preprocessing_arg = fields.get("preprocessing")
+    if preprocessing_arg is not None and preprocessing_arg not in preprocessing.MODES:
+        raise ValueError(
+            f"`preprocessing` should be one of {preprocessing.MODES} or None. "
+            f"Received: preprocessing={preprocessing_arg!r}"
+        )
+    return weights_lib.registry.add_record(model_name, tag, **fields)

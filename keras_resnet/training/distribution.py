@@ -1,0 +1,186 @@
+"""Where training runs: one device, mirrored replicas, or several workers.
+
+``make_distribution(name)`` returns a ``Distribution``: the scope to build
+and compile in, how many replicas share the global batch, and which worker
+writes the run directory.
+"""
+
+import contextlib
+import dataclasses
+import json
+import os
+
+import keras
+
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+@dataclasses.dataclass
+class Distribution:
+    """Where training runs: a scope to build and compile in, and who writes files.
+
+    Attributes:
+        name: ``"default"``, ``"mirrored"`` or ``"multiworker"``.
+        num_replicas: Replicas in sync; the global batch is split among them.
+        worker_index: This process's index among the workers (0 = chief).
+        num_workers: Number of worker processes.
+        tf_strategy: The ``tf.distribute.Strategy`` (TensorFlow backend), or None.
+    """
+
+    name: str
+    num_replicas: int = 1
+    worker_index: int = 0
+    num_workers: int = 1
+    tf_strategy: object = None
+
+    @property
+    def is_chief(self):
+        return self.worker_index == 0
+
+    def scope(self):
+        """Context in which to build and compile the model."""
+        if self.tf_strategy is not None:
+            return self.tf_strategy.scope()
+        return contextlib.nullcontext()
+
+
+def split_cpu(num_devices):
+    """Splits the CPU into ``num_devices`` logical devices (before TF starts).
+
+    On the JAX backend this sets ``XLA_FLAGS`` and so must run before JAX is
+    first used.
+
+    Raises:
+        RuntimeError: If the TensorFlow runtime is already initialised.
+    """
+    if keras.backend.backend() == "jax":
+        flag = f"--xla_force_host_platform_device_count={num_devices}"
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
+        return
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)]
+    )
+
+
+def make_distribution(name="default", *, virtual_devices=None):
+    """Creates the distribution for ``name``.
+
+    ``"mirrored"`` replicates over every visible GPU, or over
+    ``virtual_devices`` logical CPU devices when there is none (to show and
+    test data parallelism on a laptop). ``"multiworker"`` reads the cluster
+    from ``TF_CONFIG``. On the JAX backend ``"mirrored"`` is
+    ``keras.distribution.DataParallel`` over the local devices; multi-host
+    JAX needs ``jax.distributed.initialize`` and is not wired here.
+
+    Raises:
+        ValueError: For an unknown name, or ``"multiworker"`` without
+            ``TF_CONFIG`` or on JAX.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"`strategy` should be one of {STRATEGIES}. Received: strategy={name!r}")
+    backend = keras.backend.backend()
+    if backend == "jax":
+        if name == "multiworker":
+            raise ValueError(
+                "strategy='multiworker' needs the TensorFlow backend (TF_CONFIG). "
+                "Received: strategy='multiworker' with KERAS_BACKEND=jax"
+            )
+        if virtual_devices:
+            split_cpu(virtual_devices)
+        if name == "default":
+            return Distribution("default")
+        import jax
+
+        devices = jax.devices()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        return Distribution(name, num_replicas=len(devices))
+    if backend != "tensorflow":
+        if name != "default":
+            raise ValueError(
+                f"strategy={name!r} needs the TensorFlow or JAX backend. Received: {backend}"
+            )
+        return Distribution("default")
+
+    import tensorflow as tf
+
+    if virtual_devices and not tf.config.list_physical_devices("GPU"):
+        split_cpu(virtual_devices)
+    if name == "default":
+        return Distribution("default")
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        return Distribution(name, num_replicas=strategy.num_replicas_in_sync, tf_strategy=strategy)
+    if not os.environ.get("TF_CONFIG"):
+        raise ValueError(
+            "strategy='multiworker' reads the cluster from the TF_CONFIG "
+            "environment variable, which is not set."
+        )
+    strategy = _MultiWorkerMirroredStrategy()
+    config = json.loads(os.environ["TF_CONFIG"])
+    task = config.get("task", {})
+    workers = config["cluster"].get("worker", [])
+    index = task.get("index", 0)
+    if task.get("type") != "worker" or "chief" in config["cluster"]:
+        index = 0 if task.get("type") == "chief" else index + 1
+    num_workers = len(workers) + len(config["cluster"].get("chief", []))
+    return Distribution(
+        name,
+        num_replicas=strategy.num_replicas_in_sync,
+        worker_index=index,
+        num_workers=num_workers,
+        tf_strategy=strategy,
+    )
+
+
+def _MultiWorkerMirroredStrategy():
+    """``MultiWorkerMirroredStrategy`` that survives Keras 3's ``fit``.
+
+    Keras 3.x reduces a nested structure of per-replica values in one
+    ``Strategy.reduce`` call and asks for ``axis=0`` on scalar metrics; the
+    collective strategy accepts neither (keras-team/keras#20585). This
+    subclass reduces leaf by leaf and scalars without an axis.
+    """
+    import tensorflow as tf
+
+    class Strategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):
+            def one(v):
+                local = self.experimental_local_results(v)[0]
+                leaf_axis = None if axis is not None and local.shape.rank == 0 else axis
+                return super(Strategy, self).reduce(reduce_op, v, leaf_axis)
+
+            return tf.nest.map_structure(one, value)
+
+    return Strategy()
+
+
+class SyncMovingStatistics(keras.callbacks.Callback):
+    """Averages non-trainable variables (BatchNorm moving statistics) across workers.
+
+    Trainable weights stay identical on every worker (gradients are
+    all-reduced), but each worker updates its BatchNorm moving mean and
+    variance from its own shard of the batch. Averaging them at each epoch
+    end makes evaluation, checkpoints and the final weights identical on
+    every worker.
+    """
+
+    def __init__(self, strategy):
+        super().__init__()
+        self.strategy = strategy
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        for variable in self.model.non_trainable_variables:
+            if not variable.dtype.startswith("float"):
+                continue
+            value = variable.value
+            local = self.strategy.run(lambda v=value: tf.identity(v))
+            mean = self.strategy.reduce("MEAN", local, axis=None)
+            variable.assign(mean)
