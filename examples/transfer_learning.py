@@ -83,9 +83,13 @@ def main(argv=None):
     weights = None if args.weights == "none" else args.weights
 
     size = args.image_size
-    model, backbone = build_classifier(
-        args.model, input_shape=(size, size, 3), classes=10, weights=weights
-    )
+    try:
+        model, backbone = build_classifier(
+            args.model, input_shape=(size, size, 3), classes=10, weights=weights
+        )
+    except (keras_resnet.weights.WeightsDownloadError, ValueError) as e:
+        # No network, no cached file, or a bad --weights: the message says what to do.
+        raise SystemExit(f"transfer_learning.py: {e}") from None
     mode = keras_resnet.catalog.preprocessing_mode(args.model, weights)
     train, test = datasets(
         image_size=size, preprocessing_mode=mode, batch_size=args.batch_size, limit=args.limit

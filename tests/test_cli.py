@@ -3,6 +3,8 @@
 import json
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -64,6 +66,51 @@ def test_train_errors_are_one_clear_line(tmp_path, capsys):
     err = _error_line(capsys, ["train", "--epochs", "0", *run])
     assert "--epochs must be positive" in err
     assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    "option, value, field",
+    [
+        ("--lr", "-1", "base_lr"),
+        ("--lr", "nan", "base_lr"),
+        ("--lr", "inf", "base_lr"),
+        ("--label-smoothing", "5", "label_smoothing"),
+        ("--weight-decay", "-1", "weight_decay"),
+        ("--warmup-epochs", "-3", "warmup_epochs"),
+    ],
+)
+def test_bad_training_settings_are_refused_before_anything_is_written(
+    tmp_path, capsys, option, value, field
+):
+    err = _error_line(capsys, ["train", option, value, "--run-dir", str(tmp_path / "run")])
+    assert err.startswith(f"keras-resnet train: error: {option}: `{field}` should be a number")
+    assert f"Received: {field}=" in err
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_unreachable_weights_are_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+    # An empty cache and a mirror nobody listens on: what a machine without network sees.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("KERAS_RESNET_WEIGHTS_URL", "http://127.0.0.1:9/")
+    image = tmp_path / "x.png"
+    _folder(tmp_path / "data", classes=(("a", 1),))
+    os.replace(tmp_path / "data" / "a" / "0.png", image)
+    status = cli.main(["predict", str(image), "--model", "resnet50", "--weights", "imagenet"])
+    err = capsys.readouterr().err.strip()
+    assert status == 1
+    assert len(err.splitlines()) == 1 and "resnet50_weights_tf_dim_ordering" in err, err
+
+
+def test_commands_print_no_backend_start_up_noise(tmp_path):
+    # TensorFlow's native log lines ("Could not find cuda drivers", CPU
+    # feature notes) are not about the user's command.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_resnet", "summary", "resnet18", "--image-size", "32"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
+    )
+    assert result.stderr == ""
+    assert "Parameters:" in result.stdout
 
 
 def test_evaluate_and_predict_errors(tmp_path, capsys):

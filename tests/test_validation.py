@@ -33,6 +33,11 @@ def test_input_shape_must_be_three_dimensional(shape):
     _raises(r"`input_shape` must be a tuple of three integers.*Received: input_shape=", input_shape=shape)
 
 
+@pytest.mark.parametrize("shape", [(64, 64, 0), (64, -1, 3), (64, 64, 2.5), (True, 64, 3)])
+def test_input_shape_dimensions_must_be_positive_integers(shape):
+    _raises(r"`input_shape` should hold positive integers.*Received: input_shape=", input_shape=shape, include_top=False)
+
+
 def test_input_shape_sides_must_be_at_least_32():
     _raises(r"at least 32x32\. Received: input_shape=\(31, 64, 3\)", input_shape=(31, 64, 3), include_top=False)
 

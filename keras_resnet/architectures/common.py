@@ -114,6 +114,14 @@ def resolve_input_shape(
             f"input_shape={input_shape} (data format "
             f"{keras.config.image_data_format()!r})"
         )
+    if any(
+        side is not None and (not isinstance(side, int) or isinstance(side, bool) or side < 1)
+        for side in input_shape
+    ):
+        raise ValueError(
+            "`input_shape` should hold positive integers (or None for a free "
+            f"spatial side). Received: input_shape={input_shape}"
+        )
     if channels is None:
         raise ValueError(
             f"The channel axis of `input_shape` must be defined. Received: input_shape={input_shape}"

@@ -1,4 +1,4 @@
-"""The command line's one error type: a bad argument, said in one line."""
+"""The command line's errors: said in one line, never as a traceback."""
 
 
 class UsageError(Exception):
@@ -14,3 +14,24 @@ def model_entry(name):
     except ValueError:
         known = ", ".join(catalog.list_models(None, include_plain=True))
         raise UsageError(f"unknown model {name!r}; known: {known}") from None
+
+
+def expected_errors():
+    """The exception types that mean bad input or an unreachable server, not a bug.
+
+    Imported on demand: ``keras-resnet --help`` must not load the weights code.
+    """
+    from keras_resnet import weights
+
+    return (
+        weights.WeightsDownloadError,
+        weights.WeightsIntegrityError,
+        weights.WeightsFileError,
+        weights.WeightsMismatchError,
+    )
+
+
+def one_line(error):
+    """The first line of an error's message (the rest is detail for --debug)."""
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]

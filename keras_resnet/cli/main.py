@@ -10,16 +10,26 @@ import argparse
 import importlib
 import sys
 
+from keras_resnet.cli import errors, quiet
 from keras_resnet.cli.errors import UsageError
 
 # Order is the order of ``keras-resnet --help``.
 COMMANDS = ("train", "evaluate", "predict", "summary", "models", "weights", "bench")
 
 
+# Commands that build models: they import Keras (and its backend) first.
+_KERAS_COMMANDS = {"train", "evaluate", "predict", "summary", "models"}
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-resnet",
         description="Build, inspect, load and train ResNets in Keras 3.",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the backend's start-up log and full tracebacks",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
@@ -32,6 +42,8 @@ def main(argv=None):
     """Entry point of ``keras-resnet``; returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.debug and args.command in _KERAS_COMMANDS:
+        quiet.import_backend_quietly()
     try:
         return args.func(args) or 0
     except UsageError as e:
@@ -40,6 +52,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        # Failures that are the user's or the network's, not the package's,
+        # are one line; anything else keeps its traceback (a bug to report).
+        if args.debug or not isinstance(e, errors.expected_errors()):
+            raise
+        print(f"keras-resnet {args.command}: error: {errors.one_line(e)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -83,12 +83,36 @@ class Recipe:
                 "`milestones` are fractions of training in (0, 1). "
                 f"Received: milestones={self.milestones!r}"
             )
-        for field in ("epochs", "batch_size", "base_batch_size"):
-            if getattr(self, field) < 1:
+        for field in ("epochs", "batch_size", "base_batch_size", "image_size"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(
-                    f"`{field}` should be a positive integer. "
-                    f"Received: {field}={getattr(self, field)!r}"
+                    f"`{field}` should be a positive integer. Received: {field}={value!r}"
                 )
+        # (field, interval); every bound is finite, so NaN and infinity are
+        # refused with the rest.
+        ranges = (
+            ("base_lr", "(", 0.0, 10.0, "]"),
+            ("weight_decay", "[", 0.0, 1.0, "]"),
+            ("momentum", "[", 0.0, 1.0, ")"),
+            ("factor", "(", 0.0, 1.0, "]"),
+            ("warmup_epochs", "[", 0.0, float(self.epochs), "]"),
+            ("label_smoothing", "[", 0.0, 1.0, ")"),
+        )
+        for field, opening, low, high, closing in ranges:
+            value = getattr(self, field)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            inside = number and (low < value or opening == "[" and value == low)
+            inside = inside and (value < high or closing == "]" and value == high)
+            if not inside:
+                interval = f"{opening}{low:g}, {high:g}{closing}"
+                raise ValueError(
+                    f"`{field}` should be a number in {interval}. Received: {field}={value!r}"
+                )
+        if not isinstance(self.patience, int) or self.patience < 0:
+            raise ValueError(
+                f"`patience` should be a non-negative integer. Received: patience={self.patience!r}"
+            )
 
     def learning_rate(self, batch_size=None):
         """The peak learning rate for a global ``batch_size`` (linear scaling)."""

@@ -94,16 +94,19 @@ def run(args, callbacks=()):
         recipe = recipes.get(recipe_name)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    recipe = recipe.replace(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        base_lr=args.lr,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing,
-        image_size=args.image_size,
-    )
+    try:
+        recipe = recipe.replace(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            base_lr=args.lr,
+            weight_decay=args.weight_decay,
+            schedule=args.schedule,
+            warmup_epochs=args.warmup_epochs,
+            label_smoothing=args.label_smoothing,
+            image_size=args.image_size,
+        )
+    except ValueError as e:
+        raise UsageError(_with_flag(str(e))) from None
 
     # TensorFlow and Keras from here on; devices are configured first.
     import keras
@@ -223,6 +226,26 @@ def run(args, callbacks=()):
     if distribution.is_chief:
         print(f"wrote {os.path.join(run_dir, 'curves.png')} and {os.path.join(run_dir, 'log.csv')}")
     return 0
+
+
+# The recipe's fields as the command line spells them.
+_FLAGS = {
+    "base_lr": "--lr",
+    "weight_decay": "--weight-decay",
+    "warmup_epochs": "--warmup-epochs",
+    "label_smoothing": "--label-smoothing",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "image_size": "--image-size",
+}
+
+
+def _with_flag(message):
+    """A recipe's error, with the command-line option it came from."""
+    for field, flag in _FLAGS.items():
+        if message.startswith(f"`{field}`"):
+            return f"{flag}: {message}"
+    return message
 
 
 def _load_splits(args, digits):
