@@ -10,11 +10,12 @@ import keras
 from keras import ops
 
 from keras_resnet import internals
+from keras_resnet.weights.loading import HEAD
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class SGD(keras.optimizers.SGD):
-    """SGD with the paper's coupled L2 weight decay on kernels.
+    """SGD with the paper's coupled L2 weight decay, and a backbone that can wait.
 
     ``l2 * w`` is added to the gradient of every convolution and dense kernel
     before momentum, as Caffe and the paper do. Biases and BatchNorm
@@ -22,31 +23,57 @@ class SGD(keras.optimizers.SGD):
     (``w -= lr * wd * w``, bypassing momentum) and, at momentum 0.9, decays
     about ten times less for the same coefficient.
 
+    For fine-tuning, everything but the classifier (the ``predictions``
+    layer) can stay still for the first ``head_only_steps`` steps and then
+    learn at ``backbone_lr_factor`` times the rate. Done in the optimizer
+    rather than by freezing layers and compiling twice, the two phases are
+    one ``fit`` with one optimizer state, so a run resumes across them.
+
     Args:
         l2: Coefficient of the L2 penalty's gradient (the paper's 1e-4).
+        head_only_steps: Steps during which only the classifier learns.
+        backbone_lr_factor: The backbone's learning rate relative to the
+            classifier's after those steps.
         **kwargs: As for ``keras.optimizers.SGD``.
     """
 
-    def __init__(self, learning_rate=0.01, *, l2=0.0, **kwargs):
+    def __init__(
+        self, learning_rate=0.01, *, l2=0.0, head_only_steps=0, backbone_lr_factor=1.0, **kwargs
+    ):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.l2 = l2
+        self.head_only_steps = int(head_only_steps)
+        self.backbone_lr_factor = float(backbone_lr_factor)
 
     def build(self, variables):
         if self.built:
             return
         super().build(variables)
         self._decayed = [_is_kernel(v) for v in variables]
+        self._backbone = [not v.path.startswith(HEAD + "/") for v in variables]
 
     def update_step(self, gradient, variable, learning_rate):
-        if self.l2 and self._decayed[internals.variable_index(self, variable)]:
-            gradient = ops.add(
-                ops.cast(gradient, variable.dtype),
-                ops.multiply(ops.cast(self.l2, variable.dtype), variable),
+        index = internals.variable_index(self, variable)
+        gradient = ops.cast(gradient, variable.dtype)
+        if self.l2 and self._decayed[index]:
+            gradient = ops.add(gradient, ops.multiply(ops.cast(self.l2, variable.dtype), variable))
+        staged = self.head_only_steps or self.backbone_lr_factor != 1.0
+        if staged and self._backbone[index]:
+            # A zero gradient (decay included) leaves momentum at zero: the
+            # backbone does not move at all while the classifier warms up.
+            scale = ops.where(
+                self.iterations < self.head_only_steps, 0.0, self.backbone_lr_factor
             )
+            gradient = ops.multiply(gradient, ops.cast(scale, variable.dtype))
         super().update_step(gradient, variable, learning_rate)
 
     def get_config(self):
-        return {**super().get_config(), "l2": self.l2}
+        return {
+            **super().get_config(),
+            "l2": self.l2,
+            "head_only_steps": self.head_only_steps,
+            "backbone_lr_factor": self.backbone_lr_factor,
+        }
 
 
 def _is_kernel(variable):
@@ -135,6 +162,8 @@ def make_optimizer(recipe, *, batch_size, steps_per_epoch, epochs):
         momentum=recipe.momentum,
         nesterov=recipe.nesterov,
         l2=recipe.weight_decay,
+        head_only_steps=recipe.frozen_epochs * steps_per_epoch,
+        backbone_lr_factor=recipe.backbone_lr_factor,
     )
     return optimizer, callbacks
 
@@ -143,6 +172,10 @@ def compile_model(model, recipe, *, batch_size, steps_per_epoch, epochs=None, ji
     """Compiles ``model`` with the recipe: SGD, schedule, label smoothing, metrics.
 
     Labels must be one-hot (``data.make_dataset(..., num_classes=...)``).
+    A recipe with ``freeze_batchnorm`` sets every BatchNormalization layer of
+    ``model`` to ``trainable=False`` first: it then normalises with its
+    (pretrained) moving statistics and keeps them, as fine-tuning on a few
+    images needs (batch statistics of 8 images would replace ImageNet's).
 
     Args:
         model: A Keras classifier ending in softmax.
@@ -156,6 +189,10 @@ def compile_model(model, recipe, *, batch_size, steps_per_epoch, epochs=None, ji
         The callbacks the schedule needs; pass them to ``fit``.
     """
     epochs = epochs or recipe.epochs
+    if recipe.freeze_batchnorm:
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
     optimizer, callbacks = make_optimizer(
         recipe, batch_size=batch_size, steps_per_epoch=steps_per_epoch, epochs=epochs
     )

@@ -49,6 +49,12 @@ class Recipe:
             ``"imagenet"``, ``"cifar"``, ``"translate"`` (CIFAR's pad and crop
             without the flip, for digits) or ``"none"``.
         image_size: Training resolution.
+        frozen_epochs: Fine-tuning: epochs during which only the classifier
+            learns (the pretrained backbone waits).
+        backbone_lr_factor: Fine-tuning: the backbone's learning rate
+            relative to the classifier's afterwards.
+        freeze_batchnorm: Fine-tuning: BatchNorm layers keep their
+            pretrained statistics and parameters (inference mode).
     """
 
     name: str
@@ -67,6 +73,9 @@ class Recipe:
     label_smoothing: float = 0.0
     augmentation: str = "imagenet"
     image_size: int = 224
+    frozen_epochs: int = 0
+    backbone_lr_factor: float = 1.0
+    freeze_batchnorm: bool = False
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -98,6 +107,7 @@ class Recipe:
             ("factor", "(", 0.0, 1.0, "]"),
             ("warmup_epochs", "[", 0.0, float(self.epochs), "]"),
             ("label_smoothing", "[", 0.0, 1.0, ")"),
+            ("backbone_lr_factor", "[", 0.0, 1.0, "]"),
         )
         for field, opening, low, high, closing in ranges:
             value = getattr(self, field)
@@ -109,6 +119,11 @@ class Recipe:
                 raise ValueError(
                     f"`{field}` should be a number in {interval}. Received: {field}={value!r}"
                 )
+        if not isinstance(self.frozen_epochs, int) or not 0 <= self.frozen_epochs < self.epochs:
+            raise ValueError(
+                f"`frozen_epochs` should be an integer in [0, epochs={self.epochs}). "
+                f"Received: frozen_epochs={self.frozen_epochs!r}"
+            )
         if not isinstance(self.patience, int) or self.patience < 0:
             raise ValueError(
                 f"`patience` should be a non-negative integer. Received: patience={self.patience!r}"
@@ -125,10 +140,18 @@ class Recipe:
         return sorted({max(1, round(m * epochs)) for m in self.milestones})
 
     def replace(self, **changes):
-        """A copy with ``changes`` applied (``None`` values are ignored)."""
-        return dataclasses.replace(
-            self, **{k: v for k, v in changes.items() if v is not None}
-        )
+        """A copy with ``changes`` applied (``None`` values are ignored).
+
+        A shorter or longer run keeps the fine-tuning phases in proportion:
+        with ``epochs`` changed and ``frozen_epochs`` not given, the frozen
+        phase scales with it (and leaves at least one epoch to the rest).
+        """
+        changes = {k: v for k, v in changes.items() if v is not None}
+        epochs = changes.get("epochs")
+        if self.frozen_epochs and "frozen_epochs" not in changes and isinstance(epochs, int):
+            scaled = round(self.frozen_epochs * epochs / self.epochs)
+            changes["frozen_epochs"] = max(0, min(scaled, epochs - 1))
+        return dataclasses.replace(self, **changes)
 
 
 #: The recipes by name.
@@ -161,6 +184,38 @@ RECIPES = {
         warmup_epochs=1,
         augmentation="translate",
         image_size=16,
+    ),
+    # Fine-tuning an ImageNet backbone on a folder of one's own photos, from
+    # about 50 images up: the new classifier learns alone for 4 epochs, then
+    # the backbone joins at a tenth of its rate; BatchNorm keeps ImageNet's
+    # statistics, which a batch of 8 photos could not estimate.
+    "finetune": Recipe(
+        name="finetune",
+        epochs=12,
+        batch_size=32,
+        base_lr=0.02,
+        base_batch_size=16,
+        schedule="steps",
+        milestones=(0.75,),
+        frozen_epochs=4,
+        backbone_lr_factor=0.1,
+        freeze_batchnorm=True,
+        label_smoothing=0.1,
+        augmentation="imagenet",
+        image_size=224,
+    ),
+    # Few images and no pretrained weights: a small network from scratch at
+    # 64 px with CIFAR's augmentation, where a ResNet-50 at 224 px would
+    # only memorise the training set.
+    "small-data": Recipe(
+        name="small-data",
+        epochs=30,
+        batch_size=32,
+        base_batch_size=128,
+        schedule="steps",
+        warmup_epochs=1,
+        augmentation="cifar",
+        image_size=64,
     ),
 }
 

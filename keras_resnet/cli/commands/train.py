@@ -16,7 +16,7 @@ def register(subparsers):
     parser.add_argument(
         "--model", default=None,
         help="small-resnet (default without --data) or a name from `keras-resnet models` "
-        "(default with --data: resnet50)",
+        "(default with --data: resnet50; small-resnet for a small folder without weights)",
     )
     parser.add_argument(
         "--data", default=None,
@@ -26,7 +26,8 @@ def register(subparsers):
     parser.add_argument("--val-data", default=None, help="validation image folder")
     parser.add_argument(
         "--recipe", default=None,
-        help="imagenet, cifar or digits (default: digits without --data, imagenet with)",
+        help="imagenet, cifar, digits, finetune or small-data (default: digits without "
+        "--data; with it finetune under 20,000 images, else imagenet)",
     )
     parser.add_argument("--epochs", type=int, default=None, help="total epochs (recipe's default)")
     parser.add_argument(
@@ -40,8 +41,9 @@ def register(subparsers):
     parser.add_argument("--label-smoothing", type=float, default=None)
     parser.add_argument("--image-size", type=int, default=None, help="training resolution")
     parser.add_argument(
-        "--weights", default="none",
-        help="none (default), imagenet (fine-tune, new head if the classes differ) or a file",
+        "--weights", default=None,
+        help="none, imagenet (fine-tune, new head if the classes differ) or a file; "
+        "default: imagenet for a folder under 20,000 images when the weights can be had",
     )
     parser.add_argument("--run-dir", default=None, help=f"run directory (default {DEFAULT_RUN_DIR} "
                         "without --data, runs/<model> with)")
@@ -85,35 +87,17 @@ def run(args, callbacks=()):
 
     _check_args(args)
     digits = args.data is None
-    model_name = (args.model or ("small-resnet" if digits else "resnet50")).lower()
-
-    from keras_resnet.training import recipes
-
-    recipe_name = args.recipe or ("digits" if digits else "imagenet")
-    try:
-        recipe = recipes.get(recipe_name)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    try:
-        recipe = recipe.replace(
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            base_lr=args.lr,
-            weight_decay=args.weight_decay,
-            schedule=args.schedule,
-            warmup_epochs=args.warmup_epochs,
-            label_smoothing=args.label_smoothing,
-            image_size=args.image_size,
-        )
-    except ValueError as e:
-        raise UsageError(_with_flag(str(e))) from None
+    weights = None if args.weights in (None, "none") else args.weights
+    if args.model:
+        model_entry(args.model)  # An unknown name fails before anything is loaded.
+    # Checked before anything heavy: a bad --lr fails in a second, not after TF starts.
+    recipe = _recipe(args.recipe or ("digits" if digits else "imagenet"), args)
 
     # TensorFlow and Keras from here on; devices are configured first.
     import keras
 
     from keras_resnet import data, training
-
-    model_name = model_entry(model_name).name
+    from keras_resnet.training import defaults, recipes
     try:
         distribution = training.make_distribution(
             args.strategy, virtual_devices=args.virtual_devices
@@ -133,13 +117,30 @@ def run(args, callbacks=()):
     splits = _load_splits(args, digits)
     class_names = splits["class_names"]
     train_x, train_y = splits["train"]
+    if digits:
+        model_name = args.model or defaults.SCRATCH_MODEL
+    else:
+        plan = defaults.plan_folder_run(
+            len(train_x),
+            model=args.model,
+            recipe=args.recipe,
+            weights=weights,
+            batch_size=args.batch_size,
+            recipe_batch_size=lambda name: recipes.get(name).batch_size,
+            pretrained_problem=_pretrained_problem,
+        )
+        model_name, weights = plan.model, plan.weights
+        recipe = _recipe(plan.recipe, args, batch_size=plan.batch_size)
+        if plan.note:
+            print(f"train: {plan.note}")
+    model_name = model_entry(model_name).name
     if recipe.batch_size > len(train_x):
         raise UsageError(
             f"--batch-size {recipe.batch_size} is larger than the training set "
             f"({len(train_x)} images)"
         )
     run_dir = args.run_dir or (DEFAULT_RUN_DIR if digits else os.path.join("runs", model_name))
-    mode = training.preprocessing_mode(model_name, args.weights)
+    mode = training.preprocessing_mode(model_name, weights)
     num_classes = len(class_names)
 
     def dataset(split, *, train=False):
@@ -161,7 +162,7 @@ def run(args, callbacks=()):
         try:
             model = training.build_model(
                 model_name, classes=num_classes, image_size=recipe.image_size,
-                weights=args.weights,
+                weights=weights,
             )
         except ValueError as e:
             raise UsageError(str(e)) from None
@@ -226,6 +227,45 @@ def run(args, callbacks=()):
     if distribution.is_chief:
         print(f"wrote {os.path.join(run_dir, 'curves.png')} and {os.path.join(run_dir, 'log.csv')}")
     return 0
+
+
+def _recipe(name, args, *, batch_size=None):
+    """The recipe ``name`` with the command line's settings applied and checked."""
+    from keras_resnet.cli.errors import UsageError
+    from keras_resnet.training import recipes
+
+    try:
+        recipe = recipes.get(name)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    try:
+        return recipe.replace(
+            epochs=args.epochs,
+            batch_size=args.batch_size or batch_size,
+            base_lr=args.lr,
+            weight_decay=args.weight_decay,
+            schedule=args.schedule,
+            warmup_epochs=args.warmup_epochs,
+            label_smoothing=args.label_smoothing,
+            image_size=args.image_size,
+        )
+    except ValueError as e:
+        raise UsageError(_with_flag(str(e))) from None
+
+
+def _pretrained_problem(model_name):
+    """None if ``model_name``'s ImageNet backbone can be loaded (fetching it if need be)."""
+    from keras_resnet import weights
+    from keras_resnet.cli.errors import one_line
+
+    try:
+        source = weights.resolve_weights(
+            "imagenet", model_name=model_name, include_top=False, classes=1000
+        )
+        weights.fetch(source.record)
+    except (ValueError, OSError) as e:
+        return one_line(e)
+    return None
 
 
 # The recipe's fields as the command line spells them.
