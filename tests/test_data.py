@@ -1,6 +1,7 @@
 """Input pipelines: shapes, ranges, randomness, 10-crop, folders, digits."""
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -188,3 +189,150 @@ def test_digits_dataset_training_random_eval_deterministic():
     differ = [not np.array_equal(a, b) for a, b in zip(t[:8], t[8:])]
     # 1-pixel translations: 9 offsets, so a pair can coincide by chance.
     assert sum(differ) >= 5
+
+
+# --- Unreadable files, odd names, single classes (issue 12) ---------------------------
+
+
+def _png_chunk(kind, payload, crc=None):
+    import struct
+    import zlib
+
+    crc = zlib.crc32(kind + payload) if crc is None else crc
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def write_png_with_bad_crc(path, gray=128, size=(12, 12)):
+    """Writes a uniform PNG that PIL loads and TensorFlow refuses.
+
+    The image data is stored uncompressed (deflate level 0), and the zlib
+    stream's last 4 bytes (its Adler-32 checksum) go into a second IDAT
+    chunk, one byte of which is then flipped without fixing that chunk's CRC.
+    PIL has every pixel before it reaches the second chunk and stops reading;
+    libpng (TF's decoder) checks the CRC of every chunk and refuses the file.
+    Both facts are asserted, as the tests built on this file rely on the two
+    decoders disagreeing.
+    """
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    height, width = size
+    pixels = np.full((height, width, 3), gray, np.uint8)
+    rows = b"".join(b"\x00" + row.tobytes() for row in pixels)  # filter 0: none
+    stream = zlib.compress(rows, 0)
+    checksum = stream[-4:]
+    crc = zlib.crc32(b"IDAT" + checksum)  # the CRC of the bytes before the flip
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + _png_chunk(b"IDAT", stream[:-4])
+        + _png_chunk(b"IDAT", bytes([checksum[0] ^ 0xFF]) + checksum[1:], crc)
+        + _png_chunk(b"IEND", b"")
+    )
+    with open(path, "wb") as f:
+        f.write(png)
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()  # PIL accepts it, with the right pixels...
+        np.testing.assert_array_equal(np.asarray(image), pixels)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.io.decode_image(png, channels=3)  # ...TensorFlow does not.
+    return path
+
+
+def non_utf8_path(folder, name=b"\xff\xfe.png"):
+    """``folder``/``name`` as Python spells a name that is not UTF-8 (surrogate escapes).
+
+    Skips the test on file systems that refuse such names (macOS, Windows).
+    """
+    path = os.path.join(os.fsencode(folder), name)
+    try:
+        open(path, "wb").close()
+    except OSError:
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    os.remove(path)
+    return os.fsdecode(path)
+
+
+def _gray_png(path, gray, size=(12, 12)):
+    from PIL import Image
+
+    Image.fromarray(np.full((*size, 3), gray, np.uint8)).save(path, format="PNG")
+
+
+def _dataset_values(folder):
+    """(mean pixel in [0, 255], label) of every element of an evaluation dataset."""
+    ds = data.make_dataset(
+        folder.paths, folder.labels, transform=data.eval_transform("cifar", image_size=8),
+        preprocessing_mode="tf", batch_size=2,
+    )
+    pairs = [(float(x.mean()), int(y)) for xs, ys in ds for x, y in zip(xs.numpy(), ys.numpy())]
+    return [(round((m + 1) * 127.5), y) for m, y in pairs]
+
+
+def test_verification_uses_the_pipeline_decoder(tmp_path):
+    # A file PIL accepts but TensorFlow cannot decode must be found by the
+    # check, not dropped later by the pipeline (which shifted every file after it).
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    bad = write_png_with_bad_crc(str(tmp_path / "a" / "0.png"), gray=10)
+    _gray_png(tmp_path / "a" / "1.png", 20)
+    _gray_png(tmp_path / "b" / "0.png", 30)
+    _gray_png(tmp_path / "b" / "1.png", 40)
+    folder = data.image_folder(tmp_path)
+    assert [p for p, _ in folder.skipped] == [bad]
+    assert "PNG" in folder.skipped[0][1]  # the decoder's own reason
+    assert data.check_image(bad) is not None
+    # Every listed file reaches the model with its own label.
+    assert _dataset_values(folder) == [(20, 0), (30, 1), (40, 1)]
+
+
+def test_make_dataset_never_drops_a_file(tmp_path):
+    # Dropping an undecodable file would pair every later image with the
+    # wrong path; the pipeline must fail instead.
+    bad = write_png_with_bad_crc(str(tmp_path / "bad.png"))
+    _gray_png(tmp_path / "good.png", 50)
+    ds = data.make_dataset(
+        [bad, str(tmp_path / "good.png")], None,
+        transform=data.eval_transform("cifar", image_size=8), preprocessing_mode="tf",
+        batch_size=2,
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        list(ds)
+
+
+def test_file_names_that_are_not_utf8_load_and_are_reported_readably(tmp_path, caplog):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    odd = non_utf8_path(tmp_path / "a")
+    _gray_png(odd, 60)
+    _gray_png(tmp_path / "b" / "0.png", 70)
+    odd_bad = non_utf8_path(tmp_path / "b", b"\xfe\xff.png")
+    write_png_with_bad_crc(odd_bad)
+    with caplog.at_level(logging.WARNING, logger="keras_resnet.data"):
+        folder = data.image_folder(tmp_path)
+    assert folder.paths == [odd, str(tmp_path / "b" / "0.png")]
+    assert [p for p, _ in folder.skipped] == [odd_bad]
+    assert _dataset_values(folder) == [(60, 0), (70, 1)]
+    # Logged as the repr of the bytes: a log or terminal that takes UTF-8
+    # only cannot write the name itself.
+    assert data.printable(odd_bad) == repr(os.fsencode(odd_bad))
+    assert repr(os.fsencode(odd_bad)) in caplog.text
+    assert data.printable(str(tmp_path / "b" / "0.png")) == str(tmp_path / "b" / "0.png")
+
+
+def test_a_dataset_needs_two_classes(tmp_path):
+    (tmp_path / "one" / "cat").mkdir(parents=True)
+    _gray_png(tmp_path / "one" / "cat" / "0.png", 10)
+    for find in (data.find_images, data.image_folder):
+        with pytest.raises(ValueError, match="at least 2 classes") as e:
+            find(tmp_path / "one")
+        assert str(tmp_path / "one") in str(e.value) and "'cat'" in str(e.value)
+    # Also when the second class exists but none of its files can be read.
+    (tmp_path / "one" / "dog").mkdir()
+    write_png_with_bad_crc(str(tmp_path / "one" / "dog" / "0.png"))
+    assert len(data.find_images(tmp_path / "one")) == 2
+    with pytest.raises(ValueError, match="'dog' has no readable images"):
+        data.image_folder(tmp_path / "one")

@@ -1,7 +1,8 @@
 """Input pipelines on ``tf.data``: image folders, the paper's augmentations, the digits.
 
 Modules:
-    folders: class-per-sub-folder datasets, every image checked once.
+    folders: class-per-sub-folder datasets, every image checked once with
+        the pipeline's own decoder; ``printable`` file names.
     transforms: per-image decoding, augmentations and preprocessing (TF ops).
     pipeline: ``make_dataset`` and the transforms a recipe's augmentation names.
     digits: scikit-learn's digits, the embedded dataset of the demo.
@@ -17,6 +18,7 @@ from keras_resnet.data.folders import (
     check_image,
     find_images,
     image_folder,
+    printable,
     verify_images,
 )
 from keras_resnet.data.pipeline import (
@@ -54,6 +56,7 @@ __all__ = [
     "make_dataset",
     "pca_lighting",
     "preprocess",
+    "printable",
     "resize_shorter_side",
     "ten_crop",
     "ten_crop_transform",

@@ -1,11 +1,22 @@
-"""Image folders: one sub-folder of JPEG/PNG files per class, checked before training."""
+"""Image folders: one sub-folder of JPEG/PNG files per class, checked before use.
+
+Files are checked with the decoder the pipeline reads them with
+(``transforms.decode_image``), so a file that passes the check is one the
+pipeline can read: two decoders would disagree on some files (PIL loads a PNG
+whose chunk CRC is wrong; TensorFlow refuses it), and such a file used to be
+dropped inside the pipeline, out of step with the list of paths.
+"""
 
 import concurrent.futures
 import dataclasses
 import logging
 import os
+import re
 
 import numpy as np
+import tensorflow as tf
+
+from keras_resnet.data.transforms import decode_image
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +57,8 @@ def find_images(directory, *, class_names=None):
 
     Raises:
         ValueError: If the folder does not exist, has no class sub-folders,
-            has a class sub-folder without images, or lacks an expected class.
+            has fewer than 2 classes, has a class sub-folder without images,
+            or lacks an expected class.
     """
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
@@ -61,6 +73,14 @@ def find_images(directory, *, class_names=None):
         )
     if class_names is None:
         class_names = found
+    if len(class_names) < 2:
+        # One class trains a model that answers it for every image, at 100%
+        # accuracy: almost surely a wrong --data path, worth stopping at once.
+        raise ValueError(
+            f"Too few classes: {len(class_names)} ({', '.join(map(repr, class_names))}); "
+            "a classifier needs at least 2 classes, one sub-folder of images each. "
+            f"Received: data={directory!r}"
+        )
     missing = sorted(set(class_names) - set(found))
     if missing:
         raise ValueError(
@@ -84,28 +104,51 @@ def find_images(directory, *, class_names=None):
 
 
 def check_image(path):
-    """Returns None if ``path`` decodes fully as an RGB-convertible image, else the reason."""
-    from PIL import Image
+    """Returns None if the pipeline can decode ``path``, else the reason.
 
+    The file is decoded in full by ``transforms.decode_image``, the very op
+    ``make_dataset`` reads it with; whatever that op reads (JPEG, PNG, GIF,
+    BMP, WebP) passes, whatever it refuses does not.
+    """
     try:
-        with Image.open(path) as image:
-            if image.format not in ("JPEG", "PNG", "MPO"):
-                return f"not a JPEG or PNG file ({image.format})"
-            image.load()  # a full decode: truncated files fail here
-    except Exception as e:  # PIL raises many types for broken files
-        return f"{type(e).__name__}: {e}"
+        # Bytes: a name that is not UTF-8 (surrogate escapes in Python) is no tf.string.
+        decode_image(os.fsencode(path))
+    except tf.errors.OpError as e:
+        return _reason(e)
     return None
 
 
+def _reason(error):
+    """TensorFlow's message without its op and device decorations."""
+    message = re.sub(r"\{\{.*?\}\}", "", error.message)
+    message = re.sub(r"\[Op:\w+\].*", "", message, flags=re.DOTALL)
+    return message.strip() or type(error).__name__
+
+
+def printable(name):
+    """A file or folder name as text that any terminal or log can write.
+
+    The name itself when it is valid UTF-8; otherwise the repr of its bytes
+    (``b'/data/\\xff.png'``): Python holds such a name with surrogate
+    escapes, which a UTF-8 stream refuses to write.
+    """
+    text = os.fsdecode(name)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return repr(os.fsencode(text))
+    return text
+
+
 def verify_images(folder, *, workers=None):
-    """Decodes every file once and drops the unreadable ones, reporting each by path.
+    """Decodes every file once and leaves out the unreadable ones, reporting each by path.
 
     A file that would crash (or, worse, be silently replaced) in the middle
     of an epoch is found here, before training, instead.
 
     Args:
         folder: An ``ImageFolder``.
-        workers: Threads decoding in parallel (PIL releases the GIL).
+        workers: Threads decoding in parallel (TensorFlow ops release the GIL).
 
     Returns:
         A new ``ImageFolder`` without the bad files; they are listed in
@@ -117,7 +160,7 @@ def verify_images(folder, *, workers=None):
     keep = [i for i, reason in enumerate(reasons) if reason is None]
     skipped = [(p, r) for p, r in zip(folder.paths, reasons) if r is not None]
     for path, reason in skipped:
-        logger.warning("skipping unreadable image %s (%s)", path, reason)
+        logger.warning("skipping unreadable image %s (%s)", printable(path), reason)
     return ImageFolder(
         [folder.paths[i] for i in keep],
         folder.labels[keep],
@@ -127,6 +170,30 @@ def verify_images(folder, *, workers=None):
 
 
 def image_folder(directory, *, class_names=None, verify=True):
-    """``find_images`` then, unless ``verify=False``, ``verify_images``."""
+    """``find_images`` then, unless ``verify=False``, ``verify_images``.
+
+    Raises:
+        ValueError: As ``find_images``, and for a class none of whose files
+            can be read.
+    """
     folder = find_images(directory, class_names=class_names)
-    return verify_images(folder) if verify else folder
+    if not verify:
+        return folder
+    folder = verify_images(folder)
+    _check_every_class_readable(folder, directory)
+    return folder
+
+
+def _check_every_class_readable(folder, directory):
+    # A class with only unreadable files is as empty as a class folder
+    # without images, which find_images refuses.
+    counts = np.bincount(folder.labels, minlength=len(folder.class_names))
+    for name, count in zip(folder.class_names, counts):
+        if count == 0:
+            path, reason = next(
+                (p, r) for p, r in folder.skipped if os.path.basename(os.path.dirname(p)) == name
+            )
+            raise ValueError(
+                f"Class folder {name!r} has no readable images (the first: "
+                f"{printable(path)}: {reason}). Received: data={os.fspath(directory)!r}"
+            )

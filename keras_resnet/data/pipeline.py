@@ -1,8 +1,11 @@
 """Datasets: a recipe's transforms over image files or arrays, batched for ``fit``.
 
 The model family's ``preprocess_input`` mode is applied last, and the result
-is transposed for the ``channels_first`` data format.
+is transposed for the ``channels_first`` data format. A dataset never drops
+an element: the i-th result belongs to the i-th file.
 """
+
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -80,9 +83,13 @@ def make_dataset(
 ):
     """A batched, parallel, prefetched ``tf.data.Dataset`` of (image, label).
 
+    Files are not checked here: a file that cannot be decoded stops the
+    iteration with TensorFlow's error (check them first with
+    ``verify_images`` or ``check_image``, which use the same decoder).
+
     Args:
-        images: A list of file paths, or an array of RGB images
-            (N, H, W, 3) with values in [0, 255].
+        images: A list of file paths (``str``, ``bytes`` or path-like), or
+            an array of RGB images (N, H, W, 3) with values in [0, 255].
         labels: Integer labels, one per image; ``None`` for images only.
         transform: Function of one float32 HWC image (a training, evaluation
             or 10-crop transform above).
@@ -101,7 +108,9 @@ def make_dataset(
     import keras
 
     data_format = data_format or keras.config.image_data_format()
-    from_files = isinstance(images, (list, tuple)) and (not images or isinstance(images[0], str))
+    from_files = isinstance(images, (list, tuple)) and (
+        not images or isinstance(images[0], (str, bytes, os.PathLike))
+    )
     n = len(images)
     if labels is not None and len(labels) != n:
         raise ValueError(
@@ -109,7 +118,9 @@ def make_dataset(
             f"for {n} images"
         )
     if from_files:
-        source = tf.data.Dataset.from_tensor_slices(list(images))
+        # Bytes: a name that is not UTF-8 (surrogate escapes in Python) is no tf.string.
+        paths = tf.constant([os.fsencode(p) for p in images], dtype=tf.string)
+        source = tf.data.Dataset.from_tensor_slices(paths)
     else:
         source = tf.data.Dataset.from_tensor_slices(np.asarray(images, dtype=np.float32))
     if labels is not None:
@@ -133,9 +144,7 @@ def make_dataset(
             y = tf.one_hot(y, num_classes)
         return image, y
 
+    # No ignore_errors: a dropped file would give every later result to the
+    # file before it wherever results are paired with the list of paths.
     dataset = source.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
-    if from_files:
-        # A file that went bad after verification must not stop a long run;
-        # it is logged by TensorFlow and dropped.
-        dataset = dataset.ignore_errors(log_warning=True)
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -23,8 +23,9 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet.cli.errors import UsageError
     from keras_resnet import training
+    from keras_resnet.cli.errors import UsageError
+    from keras_resnet.weights import load_file
 
     try:
         config = training.load_run(args.run_dir)
@@ -50,8 +51,7 @@ def run(args):
             folder = data.image_folder(args.data, class_names=config["class_names"])
         except ValueError as e:
             raise UsageError(str(e)) from None
-        for path, reason in folder.skipped:
-            print(f"skipped unreadable image {path}: {reason}")
+        _report_skipped(folder)
         images, labels = folder.paths, folder.labels
 
     size, augmentation = config["image_size"], config["augmentation"]
@@ -64,7 +64,11 @@ def run(args):
         batch_size=args.batch_size,
     )
     model = training.build_model(config["model"], classes=config["classes"], image_size=size)
-    model.load_weights(weights)
+    try:
+        # Checks the whole file against the model first; the errors name the file.
+        load_file(model, weights)
+    except ValueError as e:  # WeightsFileError, WeightsMismatchError
+        raise UsageError(str(e)) from None
     if args.ten_crop:
         results = training.evaluate_ten_crop(model, dataset)
     else:
@@ -74,6 +78,21 @@ def run(args):
         f"top-5: {results['top5']:.4f}  ({results['count']} images, {os.path.basename(weights)})"
     )
     return 0
+
+
+def _report_skipped(folder):
+    """Names each unreadable file, then says how many the accuracy leaves out."""
+    from keras_resnet import data
+
+    if not folder.skipped:
+        return
+    for path, reason in folder.skipped:
+        print(f"skipped unreadable image {data.printable(path)}: {reason}")
+    total = len(folder) + len(folder.skipped)
+    print(
+        f"{len(folder.skipped)} of {total} files skipped as unreadable; "
+        f"the accuracy is over the other {len(folder)}"
+    )
 
 
 def _one_crop(images, labels):

@@ -23,12 +23,37 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet.cli.errors import UsageError, model_entry
-    from keras_resnet import training
+    from keras_resnet.cli.errors import UsageError
 
     for path in args.images:
         if not os.path.isfile(path):
             raise UsageError(f"image not found: {path}")
+    config, weights, names = _resolve(args)
+
+    from keras_resnet import data
+
+    # Checked with the decoder the pipeline reads them with, so every file
+    # that passes is read, and the i-th prediction is the i-th readable file's.
+    checked = [(path, data.check_image(path)) for path in args.images]
+    readable = [path for path, reason in checked if reason is None]
+    rows = iter(_classify(readable, config, weights, names, top=args.top) if readable else [])
+    for path, reason in checked:  # in the order given, unreadable files in their place
+        if reason is not None:
+            print(f"skipped unreadable image {data.printable(path)}: {reason}")
+            continue
+        print(data.printable(path))
+        for rank, (name, score) in enumerate(next(rows), 1):
+            print(f"  {rank}. {data.printable(name):<24} {score:.4f}")
+    if not readable:
+        raise UsageError("no readable image among the arguments")
+    return 0
+
+
+def _resolve(args):
+    """``(config, weights, class names or None)`` from the run directory or ``--model``."""
+    from keras_resnet import training
+    from keras_resnet.cli.errors import UsageError, model_entry
+
     run_dir = args.run_dir
     if run_dir is None and args.weights not in (None, "imagenet"):
         candidate = os.path.dirname(os.path.abspath(args.weights))
@@ -56,42 +81,66 @@ def run(args):
         raise UsageError("give --run-dir, a --weights file inside a run directory, or --model")
     if weights != "imagenet" and not os.path.exists(weights):
         raise UsageError(f"weights file not found: {weights}")
+    return config, weights, names
 
+
+def _classify(paths, config, weights, names, *, top):
+    """The ``top`` ``(class name, probability)`` pairs of each file, in the order of ``paths``."""
     import numpy as np
 
-    from keras_resnet import data, preprocessing
+    from keras_resnet import data
 
-    folder_check = [(p, data.check_image(p)) for p in args.images]
-    bad = [(p, r) for p, r in folder_check if r is not None]
-    for path, reason in bad:
-        print(f"skipped unreadable image {path}: {reason}")
-    paths = [p for p, r in folder_check if r is None]
-    if not paths:
-        raise UsageError("no readable image among the arguments")
-
+    model = _load_model(config, weights)
     size = config["image_size"]
     dataset = data.make_dataset(
         paths, None,
         transform=data.eval_transform(config["augmentation"], image_size=size),
         preprocessing_mode=config["preprocessing"], batch_size=32,
     )
-    if weights == "imagenet":
-        model = training.build_model(config["model"], classes=1000, image_size=size,
-                                     weights="imagenet")
-    else:
-        model = training.build_model(config["model"], classes=config["classes"], image_size=size)
-        model.load_weights(weights)
-    probs = np.concatenate([np.asarray(model.predict_on_batch(x)) for x in dataset])
+    # NumPy batches: a JAX or PyTorch model cannot take TensorFlow tensors.
+    batches = dataset.as_numpy_iterator()
+    probs = np.concatenate([np.asarray(model.predict_on_batch(x)) for x in batches])
+    if len(probs) != len(paths):  # make_dataset never drops a file; this says so if it did.
+        raise RuntimeError(f"{len(probs)} predictions for {len(paths)} images")
+    return _top_classes(probs, names, top)
 
-    top = max(1, min(args.top, probs.shape[1]))
+
+def _load_model(config, weights):
+    """The classifier of ``config`` with ``weights``; a file that does not load is a UsageError.
+
+    ``load_file`` checks the whole file against the model before assigning
+    anything, and names the file and the first layer that differs.
+    """
+    from keras_resnet import training
+    from keras_resnet.cli.errors import UsageError
+    from keras_resnet.weights import load_file
+
+    size = config["image_size"]
+    try:
+        if weights == "imagenet":
+            return training.build_model(
+                config["model"], classes=1000, image_size=size, weights="imagenet"
+            )
+        model = training.build_model(config["model"], classes=config["classes"], image_size=size)
+        load_file(model, weights)  # WeightsFileError, WeightsMismatchError: ValueErrors
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return model
+
+
+def _top_classes(probs, names, top):
+    """Per image, the ``top`` classes as ``(name, probability)``, most probable first.
+
+    Without class names, 1000 classes are ImageNet's (``decode_predictions``)
+    and any other number are shown as indices.
+    """
+    import numpy as np
+
+    from keras_resnet import preprocessing
+
+    top = max(1, min(top, probs.shape[1]))
     if names is None and probs.shape[1] == 1000:
         decoded = preprocessing.decode_predictions(probs, top=top)
-        rows = [[(name, score) for _, name, score in d] for d in decoded]
-    else:
-        names = names or [str(i) for i in range(probs.shape[1])]
-        rows = [[(names[i], float(p[i])) for i in np.argsort(-p)[:top]] for p in probs]
-    for path, row in zip(paths, rows):
-        print(path)
-        for rank, (name, score) in enumerate(row, 1):
-            print(f"  {rank}. {name:<24} {score:.4f}")
-    return 0
+        return [[(name, score) for _, name, score in d] for d in decoded]
+    names = names or [str(i) for i in range(probs.shape[1])]
+    return [[(names[i], float(p[i])) for i in np.argsort(-p)[:top]] for p in probs]
