@@ -27,7 +27,10 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["keras_resnet", "keras_resnet.*"]),
     package_data={"keras_resnet": ["*.json", "weights/*.json"]},
-    install_requires=["keras>=3.6", "numpy", "h5py"],
+    # Tested with Keras 3.12.0 and 3.15.1; keras_resnet/internals.py holds the
+    # few Keras internals it relies on, and tests/test_internals.py fails when a
+    # release changes them.
+    install_requires=["keras>=3.12,<4", "numpy", "h5py"],
     extras_require={
         "tensorflow": ["tensorflow>=2.16"],
         "jax": ["jax[cpu]"],

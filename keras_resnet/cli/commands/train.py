@@ -171,44 +171,68 @@ def run(args, callbacks=()):
             epochs=recipe.epochs, jit_compile=True if args.xla else "auto",
         )
 
-    if distribution.is_chief:
-        os.makedirs(run_dir, exist_ok=True)
-        training.write_json(os.path.join(run_dir, "classes.json"), class_names)
-        training.write_json(
-            os.path.join(run_dir, "run.json"),
-            {
-                "model": model_name,
-                "classes": num_classes,
-                "class_names": class_names,
-                "image_size": recipe.image_size,
-                "preprocessing": mode,
-                "augmentation": recipe.augmentation,
-                "recipe": recipe.name,
-                "epochs": recipe.epochs,
-                "batch_size": recipe.batch_size,
-                "learning_rate": recipe.learning_rate(),
-                "weight_decay": recipe.weight_decay,
-                "strategy": args.strategy,
-                "replicas": distribution.num_replicas,
-                "data": os.path.abspath(args.data) if args.data else "digits",
-                "seed": args.seed,
-            },
-        )
-        if digits:
-            _write_samples(run_dir, *splits["test"])
-        print(
-            f"{model_name}: {model.count_params():,} parameters; {len(train_x)} training "
-            f"images, {num_classes} classes; {distribution.num_replicas} replica(s); "
-            f"batch {recipe.batch_size}, lr {recipe.learning_rate():g}; run dir {run_dir}",
-            flush=True,
-        )
+    settings = {
+        "model": model_name,
+        "classes": num_classes,
+        "class_names": class_names,
+        "image_size": recipe.image_size,
+        "preprocessing": mode,
+        "augmentation": recipe.augmentation,
+        "recipe": recipe.name,
+        "epochs": recipe.epochs,
+        "batch_size": recipe.batch_size,
+        "learning_rate": recipe.learning_rate(),
+        "weight_decay": recipe.weight_decay,
+        "schedule": recipe.schedule,
+        "warmup_epochs": recipe.warmup_epochs,
+        "label_smoothing": recipe.label_smoothing,
+        # The loss-scaling optimizer's state is part of the checkpoint.
+        "mixed_precision": args.mixed_precision,
+        "strategy": args.strategy,
+        "replicas": distribution.num_replicas,
+        "data": os.path.abspath(args.data) if args.data else "digits",
+        "seed": args.seed,
+    }
+    # One process writes a run directory, and a resumed run must be the same
+    # run: both are settled before anything in the directory changes.
+    folder = training.writer_dir(run_dir, distribution)
+    try:
+        with training.lock_run_dir(folder), training.report_full_disk(folder, recipe.epochs):
+            if distribution.is_chief:
+                training.check_settings(run_dir, settings)
+            # Under multiworker every worker must take part in what follows.
+            if distribution.name != "multiworker" and training.is_finished(run_dir, recipe.epochs):
+                print(training.finished_summary(run_dir))
+                return 0
+            if distribution.is_chief:
+                training.write_run_record(run_dir, settings)
+                if digits:
+                    _write_samples(run_dir, *splits["test"])
+                done = training.completed_epochs(run_dir)
+                print(
+                    f"{model_name}: {model.count_params():,} parameters; {len(train_x)} training "
+                    f"images, {num_classes} classes; {distribution.num_replicas} replica(s); "
+                    f"batch {recipe.batch_size}, lr {recipe.learning_rate():g}; run dir {run_dir}"
+                    + (f", resuming after epoch {done}" if done else ""),
+                    flush=True,
+                )
 
-    verbose = "auto" if args.verbose is None else args.verbose
-    training.fit(
-        model, train_ds, validation_data=val_ds, epochs=recipe.epochs, run_dir=run_dir,
-        callbacks=list(schedule_callbacks) + list(callbacks), distribution=distribution,
-        verbose=verbose,
-    )
+            verbose = "auto" if args.verbose is None else args.verbose
+            training.fit(
+                model, train_ds, validation_data=val_ds, epochs=recipe.epochs, run_dir=run_dir,
+                callbacks=list(schedule_callbacks) + list(callbacks), distribution=distribution,
+                verbose=verbose,
+            )
+    except training.RunDirInUse as e:
+        raise UsageError(str(e)) from None
+    except training.RunDirMismatch as e:
+        raise UsageError(f"{e}; use another --run-dir") from None
+    except training.DiskFull as e:
+        import sys
+
+        # Not a usage error (status 2): rerunning the same command is right.
+        print(f"keras-resnet train: error: {e}", file=sys.stderr)
+        return 1
 
     # Evaluation is collective under multiworker: every worker takes part, with
     # the final weights (identical everywhere; the best file is the chief's).
@@ -320,7 +344,7 @@ def _load_splits(args, digits):
         raise UsageError(str(e)) from None
     for folder in splits.values():
         for path, reason in folder.skipped:
-            print(f"skipped unreadable image {path}: {reason}")
+            print(f"skipped unreadable image {data.printable(path)}: {reason}")
     out = {k: (v.paths, v.labels) for k, v in splits.items()}
     out["class_names"] = train.class_names
     if "val" not in out:
