@@ -222,3 +222,109 @@ def test_legacy_file_with_other_layer_names(saved_resnet18, tmp_path, old, new):
     _rename_layer(path, old, new)
     model = keras_resnet.ResNet18(weights=str(path), input_shape=SHAPE, classes=7)
     np.testing.assert_allclose(model(x, training=False), expected, rtol=1e-5, atol=1e-6)
+
+
+# Files that are not what they claim: one WeightsFileError, one line, no raw
+# h5py or zipfile traceback, and nothing assigned.
+
+
+def _assert_refused(path, *, words):
+    model = keras_resnet.ResNet18(weights=None, input_shape=SHAPE, classes=7)
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(WeightsFileError) as info:
+        keras_resnet.load_weights(model, path)
+    message = str(info.value)
+    assert len(message.splitlines()) == 1, message
+    assert str(path) in message
+    for word in words:
+        assert word in message, message
+    for got, want in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
+    return message
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("kind", ["weights.h5", "keras", "legacy.h5"])
+@pytest.mark.parametrize("keep", [64, 0.1, 0.5, 0.9, -1])
+def test_a_truncated_file_is_one_clear_error(saved_resnet18, tmp_path, kind, keep):
+    # Cut anywhere: in the header, in the metadata, in the arrays, one byte short.
+    paths, _, _ = saved_resnet18
+    source = paths[kind].read_bytes()
+    end = keep if isinstance(keep, int) else int(len(source) * keep)
+    path = tmp_path / paths[kind].name
+    path.write_bytes(source[:end])
+    words = ["truncated", ".keras archive"] if kind == "keras" else ["truncated"]
+    _assert_refused(path, words=words)
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("name", ["notes.h5", "notes.weights.h5", "notes.keras"])
+def test_a_text_file_with_a_weights_name_is_one_clear_error(tmp_path, name):
+    # What a git-lfs checkout without LFS leaves in place of a weights file.
+    path = tmp_path / name
+    path.write_text(
+        "version https://git-lfs.github.com/spec/v1\n"
+        "oid sha256:4d473c1dd8becc155b73f8504c6f6626\nsize 94765736\n"
+    )
+    _assert_refused(path, words=["not a weight file"])
+
+
+@pytest.mark.backend_agnostic
+def test_a_damaged_layer_name_is_one_clear_error(saved_resnet18, tmp_path):
+    # A flipped bit in the metadata leaves a name that is not UTF-8.
+    import h5py
+
+    paths, _, _ = saved_resnet18
+    path = tmp_path / "damaged.h5"
+    shutil.copy(paths["legacy.h5"], path)
+    with h5py.File(path, "r+") as f:
+        names = [_text(name).encode() for name in f["model_weights"].attrs["layer_names"]]
+        names[1] = b"conv1_\xffconv"
+        f["model_weights"].attrs["layer_names"] = names
+    _assert_refused(path, words=["corrupt"])
+
+
+def _zip_bomb(path, *, unpacked):
+    """A real .keras-shaped archive whose weights member inflates to ``unpacked`` zeros."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr("config.json", "{}")
+        with z.open("model.weights.h5", "w", force_zip64=True) as member:
+            zeros = bytes(1 << 20)
+            for _ in range(unpacked >> 20):
+                member.write(zeros)
+    return path
+
+
+@pytest.mark.backend_agnostic
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
+    import tracemalloc
+
+    path = _zip_bomb(tmp_path / "bomb.keras", unpacked=200 << 20)
+    assert path.stat().st_size < 1 << 20  # 200 MB of zeros deflate to ~200 KB
+    model = keras_resnet.ResNet18(weights=None, input_shape=SHAPE, classes=7)
+    tracemalloc.start()
+    try:
+        with pytest.raises(WeightsFileError) as info:
+            keras_resnet.load_weights(model, path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 << 20, f"unpacked before refusing: {peak} bytes at the peak"
+    message = str(info.value)
+    assert len(message.splitlines()) == 1, message
+    for word in (str(path), "model.weights.h5", f"{200 << 20} bytes"):
+        assert word in message, message
+
+
+@pytest.mark.backend_agnostic
+def test_an_archive_larger_than_the_limit_is_refused(saved_resnet18, monkeypatch):
+    # Keras stores .keras members uncompressed: nothing looks like a bomb,
+    # only the size is over the limit.
+    from keras_resnet.weights import loading
+
+    paths, _, _ = saved_resnet18
+    assert loading.MAX_ARCHIVE_BYTES == 2 << 30
+    monkeypatch.setattr(loading, "MAX_ARCHIVE_BYTES", 1 << 20)
+    _assert_refused(paths["keras"], words=[str(1 << 20), "bytes"])

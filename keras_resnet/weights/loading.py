@@ -13,12 +13,20 @@ layer is checked before anything is assigned, so a file that does not fit
 leaves the model as it was and the error names the first layer that differs
 with both shapes. Files whose layer names share nothing with the model are
 matched in order, as Keras does.
+
+Whatever the file, a failure is one ``WeightsFileError`` (unreadable) or
+``WeightsMismatchError`` (another model) with a one-line message. A
+``.keras`` archive is unpacked in memory, so its declared sizes are checked
+first (``MAX_ARCHIVE_BYTES``, ``MAX_EXPANSION``): a few megabytes of zip must
+not become gigabytes of memory.
 """
 
 import contextlib
 import io
 import os
+import shutil
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -30,6 +38,23 @@ HEAD = "predictions"
 # published ones among them) keep that name.
 _HEAD_ALIASES = (HEAD, "probs")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURE = b"PK"
+_ARCHIVE_WEIGHTS = "model.weights.h5"
+
+#: The most a ``.keras`` archive may unpack to, in bytes, all members together.
+#: The largest ResNet's weights (ResNet152) are 240 MB.
+MAX_ARCHIVE_BYTES = 2 << 30
+#: How many times its stored size a member may unpack to, once it is larger
+#: than ``_EXPANSION_FLOOR``. Keras stores members uncompressed (1x) and
+#: deflate cannot pass ~1030x, so 100x leaves room for a recompressed archive
+#: and still stops a bomb (Keras's own loader uses the same ratio).
+MAX_EXPANSION = 100
+# Small members (config.json) may compress well; they cannot exhaust memory.
+_EXPANSION_FLOOR = 64 << 20
+_COPY_CHUNK = 1 << 20
+# What zipfile raises for a damaged archive: a bad header or CRC, a cut
+# stream, bad deflate data, an encrypted or unknown compression method.
+_ZIP_ERRORS = (zipfile.BadZipFile, EOFError, OSError, zlib.error, RuntimeError, NotImplementedError)
 
 
 class WeightsFileError(ValueError):
@@ -61,8 +86,8 @@ def load_file(model, path, *, skip_head=False):
             is left unchanged.
     """
     path = os.fspath(path)
-    _check_readable(path)
-    with _open_hdf5(path) as f:
+    archive = _is_archive(path)
+    with _open_hdf5(path, archive=archive) as f:
         try:
             entries = _read_hdf5(f, path)
             if entries is None:
@@ -72,7 +97,11 @@ def load_file(model, path, *, skip_head=False):
                     (layer, [np.asarray(a) for a in arrays])
                     for layer, arrays in _plan(model, entries, path, skip_head=skip_head)
                 ]
-        except OSError as e:
+        except (OSError, KeyError, RuntimeError, UnicodeError) as e:
+            # h5py's errors for a file cut or damaged inside: OSError when a
+            # read fails, KeyError for an object the metadata names but the
+            # file lacks, RuntimeError for a broken B-tree or heap,
+            # UnicodeError for a damaged name.
             raise WeightsFileError(
                 f"{path} is truncated or corrupt: reading its weights failed "
                 f"({_first_line(e)}). Download or save it again."
@@ -85,23 +114,12 @@ def load_file(model, path, *, skip_head=False):
 
 
 @contextlib.contextmanager
-def _open_hdf5(path):
+def _open_hdf5(path, *, archive):
     """Opens the HDF5 weights of a ``.h5`` file or inside a ``.keras`` archive."""
     import h5py
 
-    if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                if "model.weights.h5" not in archive.namelist():
-                    raise WeightsFileError(
-                        f"{path} is a zip archive without model.weights.h5: not a .keras file."
-                    )
-                data = archive.read("model.weights.h5")
-        except (zipfile.BadZipFile, EOFError, OSError) as e:
-            raise WeightsFileError(
-                f"{path} is a truncated or corrupt .keras archive ({e})."
-            ) from None
-        source, what = io.BytesIO(data), f"The weights inside {path} are"
+    if archive:
+        source, what = _unpack_weights(path), f"The weights inside {path} are"
     else:
         source, what = path, f"{path} is"
     try:
@@ -115,16 +133,20 @@ def _open_hdf5(path):
         yield f
 
 
-def _check_readable(path):
+def _is_archive(path):
+    """Whether ``path`` is a zip (``.keras``) rather than HDF5; refuses anything else.
+
+    Decided by the first bytes, not by the name or by ``zipfile.is_zipfile``
+    (which needs the end of the file): a truncated archive is still an archive.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No weight file at {path}")
-    size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(8)
-    if size == 0:
+    if not head:
         raise WeightsFileError(f"{path} is empty (0 bytes): not a weight file.")
-    if head.startswith(b"PK"):
-        return
+    if head.startswith(_ZIP_SIGNATURE):
+        return True
     import h5py
 
     if head != _HDF5_SIGNATURE and not h5py.is_hdf5(path):
@@ -132,6 +154,64 @@ def _check_readable(path):
             f"{path} is not a weight file: neither HDF5 (.h5, .weights.h5) nor "
             f"a .keras archive (it starts with {head!r})."
         )
+    return False
+
+
+def _unpack_weights(path):
+    """Returns the archive's ``model.weights.h5`` in memory, its sizes checked first."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except _ZIP_ERRORS as e:
+        raise _corrupt_archive(path, e) from None
+    with archive:
+        _check_archive_sizes(archive, path)
+        if _ARCHIVE_WEIGHTS not in archive.namelist():
+            raise WeightsFileError(
+                f"{path} is a zip archive without {_ARCHIVE_WEIGHTS}: not a .keras file."
+            )
+        data = io.BytesIO()
+        try:
+            # In chunks: zipfile stops at the declared size, and one chunk is
+            # the most it inflates at a time, whatever the stream really holds.
+            with archive.open(_ARCHIVE_WEIGHTS) as member:
+                shutil.copyfileobj(member, data, _COPY_CHUNK)
+        except _ZIP_ERRORS as e:
+            raise _corrupt_archive(path, e) from None
+    data.seek(0)
+    return data
+
+
+def _corrupt_archive(path, error):
+    return WeightsFileError(
+        f"{path} is a truncated or corrupt .keras archive ({_first_line(error)}). "
+        "Download or save it again."
+    )
+
+
+def _check_archive_sizes(archive, path):
+    """Refuses an archive whose declared sizes could exhaust memory (a zip bomb).
+
+    Uses only the central directory, so nothing is inflated before the check.
+    """
+    members = archive.infolist()
+    total = sum(info.file_size for info in members)
+    if total > MAX_ARCHIVE_BYTES:
+        stored = sum(info.compress_size for info in members)
+        raise WeightsFileError(
+            f"{path} unpacks to {total} bytes ({stored} bytes stored, {len(members)} "
+            f"members), more than the {MAX_ARCHIVE_BYTES} bytes a .keras file may "
+            "hold here. If you trust it, unzip it and load its model.weights.h5."
+        )
+    for info in members:
+        if info.file_size > _EXPANSION_FLOOR and (
+            info.file_size > MAX_EXPANSION * info.compress_size
+        ):
+            raise WeightsFileError(
+                f"{path} looks like a zip bomb: its member {info.filename} unpacks to "
+                f"{info.file_size} bytes from {info.compress_size} bytes stored (more "
+                f"than {MAX_EXPANSION}x; Keras stores members uncompressed). Refused "
+                "before unpacking."
+            )
 
 
 def _read_hdf5(f, path):
@@ -319,6 +399,10 @@ def _weighted_layers(model):
 def _keras_load(model, path):
     try:
         model.load_weights(path)
+    except OSError as e:
+        raise WeightsFileError(
+            f"{path} is truncated or corrupt: Keras could not read it ({_first_line(e)})."
+        ) from None
     except (ValueError, KeyError) as e:
         raise WeightsMismatchError(
             f"{path} does not fit model {model.name!r}: {_first_line(e)}"

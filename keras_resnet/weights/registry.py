@@ -12,7 +12,8 @@ import os
 import re
 import urllib.parse
 
-#: Replaces the base URL of every registered file (mirrors, air-gapped sites).
+#: Replaces the base URL of every registered file (mirrors, air-gapped sites):
+#: an ``http(s)://`` or ``file://`` URL, checked when a download starts.
 URL_ENV = "KERAS_RESNET_WEIGHTS_URL"
 
 _REGISTRY_FILE = os.path.join(os.path.dirname(__file__), "registry.json")
@@ -65,7 +66,11 @@ class WeightsRecord:
 
     @property
     def download_url(self):
-        """The URL to fetch, honouring ``KERAS_RESNET_WEIGHTS_URL``."""
+        """The URL to fetch, honouring ``KERAS_RESNET_WEIGHTS_URL``.
+
+        The variable is taken as it is; ``download.fetch`` refuses one that is
+        not a URL it can fetch, naming it.
+        """
         base = os.environ.get(URL_ENV)
         if base:
             return base.rstrip("/") + "/" + self.file_name

@@ -135,7 +135,9 @@ def load_weights(model, weights, *, model_name=None, include_top=None, skip_head
             ``WeightsFileError`` or ``WeightsMismatchError``, both
             ``ValueError``, for an unreadable file or one that does not fit;
             the model is then unchanged).
-        WeightsDownloadError: If a registered file cannot be downloaded.
+        WeightsDownloadError: If a registered file cannot be downloaded: the
+            server failed or was too slow, or (``WeightsSettingError``, also
+            a ``ValueError``) a download setting holds an unusable value.
     """
     head = _head(model)
     if include_top is None:

@@ -1,4 +1,15 @@
-"""``keras-resnet weights list|fetch|verify``: the registry and the cache."""
+"""``keras-resnet weights list|fetch|verify``: the registry and the cache.
+
+What succeeded goes to stdout (the paths fetched, the files verified), what
+failed to stderr, one line per file; the exit status is non-zero if anything
+failed, and a bad setting (a mirror variable that is not a URL, an unusable
+deadline) stops the command with one line and status 2.
+"""
+
+import os
+import sys
+
+from keras_resnet.cli import errors
 
 
 def register(subparsers):
@@ -7,8 +18,9 @@ def register(subparsers):
         help="list, fetch and verify pretrained weight files",
         description="The registered weight files: list them, download them into "
         "the Keras cache (verified), or re-hash what the cache holds. "
-        "KERAS_RESNET_WEIGHTS_URL replaces the base URL (mirrors); KERAS_HOME "
-        "moves the cache.",
+        "KERAS_RESNET_WEIGHTS_URL replaces the base URL (mirrors); "
+        "KERAS_RESNET_DOWNLOAD_TIMEOUT bounds each download in seconds (default "
+        "3600); KERAS_HOME moves the cache.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
@@ -38,11 +50,10 @@ def register(subparsers):
 
 
 def run_list(args):
-    from keras_resnet.cli.errors import UsageError
     from keras_resnet.weights import download, registry
 
     if args.model and not registry.records(args.model):
-        raise UsageError(f"no weights registered for {args.model!r}")
+        raise errors.UsageError(f"no weights registered for {args.model!r}")
     print(
         f"{'model':<12} {'tag':<10} {'top':<5} {'size':>9} {'params':>11} "
         f"{'top-1':>6} {'top-5':>6} {'hash':<20} {'cached':<6} file"
@@ -60,7 +71,6 @@ def run_list(args):
 
 
 def run_fetch(args):
-    from keras_resnet.cli.errors import UsageError
     from keras_resnet.weights import download, registry
 
     names = sorted({r.model for r in registry.records()}) if args.models == ["all"] else args.models
@@ -73,7 +83,7 @@ def run_fetch(args):
             and not (args.no_top and r.include_top)
         ]
         if not found:
-            raise UsageError(
+            raise errors.UsageError(
                 f"no {args.tag!r} weights registered for {name!r}; see `keras-resnet weights list`"
             )
         chosen.extend(found)
@@ -81,8 +91,12 @@ def run_fetch(args):
     for r in chosen:
         try:
             path = download.fetch(r)
-        except (download.WeightsDownloadError, download.WeightsIntegrityError) as e:
-            print(f"FAILED {r.file_name}: {e}")
+        except download.WeightsSettingError as e:
+            raise errors.UsageError(str(e)) from None
+        except (OSError, download.WeightsIntegrityError) as e:
+            # OSError: the server (WeightsDownloadError) or the disk (full,
+            # read-only cache); either way this file failed, the next may not.
+            _fail(f"FAILED {r.file_name}: {errors.one_line(e)}")
             failed += 1
             continue
         print(f"ok     {path}")
@@ -90,8 +104,6 @@ def run_fetch(args):
 
 
 def run_verify(args):
-    import os
-
     from keras_resnet.weights import download, registry
 
     by_file = {r.file_name: r for r in registry.records()}
@@ -107,34 +119,45 @@ def run_verify(args):
             print(f"no registered file in {download.cache_dir()}")
     bad = 0
     for path, record in targets:
-        if not os.path.isfile(path):
-            print(f"MISSING {path}")
+        try:
+            bad += not _verify_one(path, record, delete=args.delete)
+        except OSError as e:  # unreadable: permissions, a file vanishing mid-read
+            _fail(f"UNREADABLE {path}: {errors.one_line(e)}")
             bad += 1
-        elif record is None:
-            size = os.path.getsize(path)
-            print(
-                f"UNKNOWN {path}: not in the registry; sha256 "
-                f"{download.hash_file(path, 'sha256')}, {size} bytes"
-            )
-        else:
-            ok, actual = download.verify(path, record)
-            size_ok = record.size is None or os.path.getsize(path) == record.size
-            if ok and size_ok:
-                print(f"ok      {path}")
-                continue
-            bad += 1
-            print(
-                f"BAD     {path}: {record.hash_algorithm} {actual}, expected {record.file_hash}"
-            )
-            if args.delete:
-                os.remove(path)
-                print(f"deleted {path}")
     return 1 if bad else 0
 
 
-def _exists(path):
-    import os
+def _verify_one(path, record, *, delete):
+    """Checks one file and reports it; returns whether it passed."""
+    from keras_resnet.weights import download
 
+    if not os.path.isfile(path):
+        _fail(f"MISSING {path}")
+        return False
+    if record is None:
+        size = os.path.getsize(path)
+        print(
+            f"UNKNOWN {path}: not in the registry; sha256 "
+            f"{download.hash_file(path, 'sha256')}, {size} bytes"
+        )
+        return True
+    ok, actual = download.verify(path, record)
+    size_ok = record.size is None or os.path.getsize(path) == record.size
+    if ok and size_ok:
+        print(f"ok      {path}")
+        return True
+    _fail(f"BAD     {path}: {record.hash_algorithm} {actual}, expected {record.file_hash}")
+    if delete:
+        os.remove(path)
+        print(f"deleted {path}")
+    return False
+
+
+def _fail(line):
+    print(line, file=sys.stderr)
+
+
+def _exists(path):
     return os.path.isfile(path)
 
 
