@@ -9,6 +9,7 @@ the handler. Heavy imports (TensorFlow, Keras) happen inside the handlers, so
 import argparse
 import importlib
 import sys
+import warnings
 
 from keras_resnet.cli import errors, quiet
 from keras_resnet.cli.errors import UsageError
@@ -42,6 +43,8 @@ def main(argv=None):
     """Entry point of ``keras-resnet``; returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.debug:
+        warnings.formatwarning = _one_line_warning
     if not args.debug and args.command in _KERAS_COMMANDS:
         quiet.import_backend_quietly()
     try:
@@ -59,6 +62,11 @@ def main(argv=None):
             raise
         print(f"keras-resnet {args.command}: error: {errors.one_line(e)}", file=sys.stderr)
         return 1
+
+
+def _one_line_warning(message, category, filename, lineno, line=None):
+    """Warnings as the command line's other messages: one line, no source excerpt."""
+    return f"warning: {str(message).splitlines()[0]}\n"
 
 
 if __name__ == "__main__":
