@@ -8,6 +8,9 @@ Modules:
     distribution: one device, mirrored replicas or several workers.
     run_dir: resume after a crash, best weights, ``fit``; with files, log
         and plots beside it.
+    run_record: ``run.json``, and which settings a resumed run may change.
+    lock: one writer per run directory.
+    faults: the crash tests' fault injection (``KERAS_RESNET_FAULT``).
     evaluation: 10-crop testing.
     classifier: the catalogue's models as classifiers at an image size.
 
@@ -22,8 +25,9 @@ For people who call ``model.fit`` themselves::
     model.fit(train_ds, validation_data=val_ds, epochs=182,
               callbacks=training.run_callbacks("runs/cifar"))
 
-``fit`` does the same plus the run directory's bookkeeping: resume after a
-crash, ``best.weights.h5``, a CSV log and a PNG of the curves.
+``fit`` does the same plus the run directory's bookkeeping: the directory's
+lock, resume after a crash, ``best.weights.h5``, a CSV log and a PNG of the
+curves.
 """
 
 from keras_resnet.architectures.cifar import small_resnet
@@ -42,8 +46,9 @@ from keras_resnet.training.distribution import (
     split_cpu,
 )
 from keras_resnet.training.evaluation import evaluate_ten_crop
-from keras_resnet.training.files import atomic_path, save_weights, write_json
-from keras_resnet.training.log import CSVLog, read_log
+from keras_resnet.training.files import atomic_path, copy_file, save_weights, write_json
+from keras_resnet.training.lock import RunDirInUse, lock_run_dir
+from keras_resnet.training.log import log_row, read_log, write_log
 from keras_resnet.training.optimizer import (
     SGD,
     StepSchedule,
@@ -56,17 +61,32 @@ from keras_resnet.training.plots import plot_log
 from keras_resnet.training.run_dir import (
     AtomicBackupAndRestore,
     BestWeights,
+    DiskFull,
+    completed_epochs,
+    finished_summary,
     fit,
-    load_run,
+    is_finished,
     read_backup_metadata,
+    report_full_disk,
     run_callbacks,
+    writer_dir,
+)
+from keras_resnet.training.run_record import (
+    RESUMABLE_SETTINGS,
+    RunDirMismatch,
+    check_settings,
+    load_run,
+    write_run_record,
 )
 
 __all__ = [
     "AtomicBackupAndRestore",
     "BestWeights",
-    "CSVLog",
+    "DiskFull",
     "Distribution",
+    "RESUMABLE_SETTINGS",
+    "RunDirInUse",
+    "RunDirMismatch",
     "SGD",
     "SMALL_MODEL",
     "STRATEGIES",
@@ -75,10 +95,17 @@ __all__ = [
     "Warmup",
     "atomic_path",
     "build_model",
+    "check_settings",
     "compile_model",
+    "completed_epochs",
+    "copy_file",
     "evaluate_ten_crop",
+    "finished_summary",
     "fit",
+    "is_finished",
     "load_run",
+    "lock_run_dir",
+    "log_row",
     "make_distribution",
     "make_optimizer",
     "model_names",
@@ -88,10 +115,14 @@ __all__ = [
     "read_backup_metadata",
     "read_log",
     "recipes",
+    "report_full_disk",
     "run_callbacks",
     "save_weights",
     "small_resnet",
     "split_cpu",
     "steps_per_epoch",
     "write_json",
+    "write_log",
+    "write_run_record",
+    "writer_dir",
 ]

@@ -1,38 +1,99 @@
-"""Files written atomically: a crash leaves the old file or the new one, never half of one."""
+"""Files written atomically: a crash leaves the old file or the new one, never half of one.
+
+A write that fails because the disk is full raises ``OSError(ENOSPC)`` naming
+the file it was for (not its temporary file), and leaves the old file as it
+was.
+"""
 
 import contextlib
+import errno
+import io
 import json
 import os
-import tempfile
+import secrets
+import shutil
+
+from keras_resnet.training import faults
 
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yields a temporary path in ``path``'s folder; renames it to ``path`` on success."""
+    """Yields a temporary path in ``path``'s folder; renames it to ``path`` on success.
+
+    Raises:
+        OSError: With ``errno.ENOSPC`` and ``filename=path`` when the disk is
+            full; ``path`` is then unchanged.
+    """
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    suffix = "".join(os.path.basename(path).partition(".")[1:])  # keeps ".weights.h5"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    os.close(fd)
+    tmp = _new_temporary(folder, os.path.basename(path))
     try:
         yield tmp
+        faults.before_replace(path)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno != errno.ENOSPC or e.filename == path:
+            raise
+        # The temporary file's name means nothing to the reader.
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path) from e
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
+def _new_temporary(folder, name):
+    """Creates an empty ``.tmp-<random>-<name>`` in ``folder`` and returns its path.
+
+    Unlike ``tempfile.mkstemp`` (mode 0600), the file gets the mode any new
+    file gets (0666 less the umask), so the renamed result is as readable as
+    a file written in place. The name keeps ``name``'s suffix
+    (``.weights.h5``), which Keras checks.
+    """
+    while True:
+        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(4)}-{name}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
 def write_json(path, obj):
     """Writes ``obj`` as JSON atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+
+
+def copy_file(source, path):
+    """Copies ``source`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
+        shutil.copyfile(source, tmp)
+
+
+class _WeightsBuffer(io.BytesIO):
+    """An in-memory ``.weights.h5`` file for ``model.save_weights``.
+
+    Keras checks the suffix of ``str(filepath)`` and hands anything file-like
+    to h5py, which then writes into this buffer.
+    """
+
+    def __str__(self):
+        return "memory.weights.h5"
 
 
 def save_weights(model, path):
-    """``model.save_weights`` atomically."""
-    with atomic_path(path) as tmp:
-        os.remove(tmp)  # Keras refuses to overwrite without asking otherwise
-        model.save_weights(tmp)
+    """``model.save_weights`` atomically, HDF5 writing to memory only.
+
+    HDF5 crashes the process (a segmentation fault, after h5py's errors) when
+    it closes a file whose write failed for a full disk. So the file is made
+    in memory, and only the finished bytes go to disk, where a full disk is
+    an ordinary ``OSError``. The cost is one copy of the file in memory for
+    the time of the write.
+    """
+    buffer = _WeightsBuffer()
+    model.save_weights(buffer)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(buffer.getbuffer())

@@ -1,36 +1,39 @@
-"""The run's log: one CSV row per epoch, rewritten atomically, surviving resumes."""
+"""The run's log: one CSV row per epoch, rewritten atomically from the checkpoint's record.
+
+The rows live in the checkpoint's metadata (see ``run_dir``); ``log.csv`` is
+their copy for people and plots, rewritten whole after each commit, so a
+crash between the two costs nothing that the next start does not redo.
+"""
 
 import csv
 import os
 
-import keras
 from keras import ops
 
 from keras_resnet.training.files import atomic_path
 
 
-class CSVLog(keras.callbacks.Callback):
-    """One CSV row per epoch, rewritten atomically; survives resumes.
+def log_row(epoch, learning_rate, logs):
+    """One epoch's row: its number (1-based), learning rate and Keras's logs, as numbers.
 
-    Rows of epochs a resumed run repeats are replaced, not duplicated.
+    Args:
+        epoch: Completed epochs.
+        learning_rate: The optimizer's learning rate at the end of the epoch.
+        logs: The epoch's logs (``loss``, ``val_accuracy`` ...).
     """
+    row = {"epoch": epoch, "lr": float(ops.convert_to_numpy(learning_rate))}
+    # Keras adds the rate to the logs under its own name; "lr" already has it.
+    row.update({k: float(v) for k, v in sorted(logs.items()) if k != "learning_rate"})
+    return row
 
-    def __init__(self, path):
-        super().__init__()
-        self.path = path
 
-    def on_epoch_end(self, epoch, logs=None):
-        rows = [r for r in read_log(self.path) if int(r["epoch"]) <= epoch]
-        row = {"epoch": epoch + 1}
-        row["lr"] = float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        row.update({k: float(v) for k, v in sorted((logs or {}).items()) if k != "learning_rate"})
-        rows.append(row)
-        fields = list(dict.fromkeys(k for r in rows for k in r))
-        with atomic_path(self.path) as tmp:
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=fields)
-                writer.writeheader()
-                writer.writerows(rows)
+def write_log(path, rows):
+    """Writes ``rows`` (dicts) as the CSV log at ``path``, atomically."""
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def read_log(path):
