@@ -322,9 +322,9 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
 def test_an_archive_larger_than_the_limit_is_refused(saved_resnet18, monkeypatch):
     # Keras stores .keras members uncompressed: nothing looks like a bomb,
     # only the size is over the limit.
-    from keras_resnet.weights import loading
+    from keras_resnet.weights import archive
 
     paths, _, _ = saved_resnet18
-    assert loading.MAX_ARCHIVE_BYTES == 2 << 30
-    monkeypatch.setattr(loading, "MAX_ARCHIVE_BYTES", 1 << 20)
+    assert archive.MAX_ARCHIVE_BYTES == 2 << 30
+    monkeypatch.setattr(archive, "MAX_ARCHIVE_BYTES", 1 << 20)
     _assert_refused(paths["keras"], words=[str(1 << 20), "bytes"])

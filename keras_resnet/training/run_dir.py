@@ -309,6 +309,8 @@ def fit(
             epochs=epochs,
             callbacks=run_callbacks(run_dir, distribution=distribution) + list(callbacks),
             verbose=verbose,
+            # The datasets shuffle themselves; Keras would only warn that it cannot.
+            shuffle=False,
         )
         save_weights(model, os.path.join(folder, "final.weights.h5"))
         if distribution.is_chief:

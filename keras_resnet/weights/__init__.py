@@ -6,6 +6,8 @@ Modules:
     resolve: what a builder's ``weights=`` argument means, decided once.
     download: fetching a record's file into the Keras cache, verified.
     loading: reading legacy ``.h5``, ``.weights.h5`` and ``.keras`` files.
+    archive: ``.keras`` archives unpacked in memory, their sizes checked first.
+    errors: ``WeightsFileError`` and ``WeightsMismatchError``.
     legacy_resnext: converting keras-applications' ResNeXt layout.
 
 This layer knows weight files, not models: it never imports the

@@ -16,21 +16,17 @@ matched in order, as Keras does.
 
 Whatever the file, a failure is one ``WeightsFileError`` (unreadable) or
 ``WeightsMismatchError`` (another model) with a one-line message. A
-``.keras`` archive is unpacked in memory, so its declared sizes are checked
-first (``MAX_ARCHIVE_BYTES``, ``MAX_EXPANSION``): a few megabytes of zip must
-not become gigabytes of memory.
+``.keras`` archive is unpacked in memory, its declared sizes checked first
+(``archive``): a few megabytes of zip must not become gigabytes of memory.
 """
 
 import contextlib
-import io
 import os
-import shutil
-import zipfile
-import zlib
 
 import numpy as np
 
-from keras_resnet.weights import legacy_resnext
+from keras_resnet.weights import archive, legacy_resnext
+from keras_resnet.weights.errors import WeightsFileError, WeightsMismatchError, first_line
 
 #: Name of the classifier layer, the one part that fine-tuning replaces.
 HEAD = "predictions"
@@ -38,33 +34,6 @@ HEAD = "predictions"
 # published ones among them) keep that name.
 _HEAD_ALIASES = (HEAD, "probs")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_ZIP_SIGNATURE = b"PK"
-_ARCHIVE_WEIGHTS = "model.weights.h5"
-
-#: The most a ``.keras`` archive may unpack to, in bytes, all members together.
-#: The largest ResNet's weights (ResNet152) are 240 MB.
-MAX_ARCHIVE_BYTES = 2 << 30
-#: How many times its stored size a member may unpack to, once it is larger
-#: than ``_EXPANSION_FLOOR``. Keras stores members uncompressed (1x) and
-#: deflate cannot pass ~1030x, so 100x leaves room for a recompressed archive
-#: and still stops a bomb (Keras's own loader uses the same ratio).
-MAX_EXPANSION = 100
-# Small members (config.json) may compress well; they cannot exhaust memory.
-_EXPANSION_FLOOR = 64 << 20
-_COPY_CHUNK = 1 << 20
-# What zipfile raises for a damaged archive: a bad header or CRC, a cut
-# stream, bad deflate data, an encrypted or unknown compression method.
-_ZIP_ERRORS = (zipfile.BadZipFile, EOFError, OSError, zlib.error, RuntimeError, NotImplementedError)
-
-
-class WeightsFileError(ValueError):
-    """The file cannot be read: not HDF5 or a Keras archive, truncated, corrupt."""
-
-
-class WeightsMismatchError(ValueError):
-    """The file's weights do not fit the model (another architecture)."""
-
-
 def load_file(model, path, *, skip_head=False):
     """Loads the weight file at ``path`` into ``model``.
 
@@ -86,8 +55,8 @@ def load_file(model, path, *, skip_head=False):
             is left unchanged.
     """
     path = os.fspath(path)
-    archive = _is_archive(path)
-    with _open_hdf5(path, archive=archive) as f:
+    zipped = _is_archive(path)
+    with _open_hdf5(path, zipped=zipped) as f:
         try:
             entries = _read_hdf5(f, path)
             if entries is None:
@@ -104,7 +73,7 @@ def load_file(model, path, *, skip_head=False):
             # UnicodeError for a damaged name.
             raise WeightsFileError(
                 f"{path} is truncated or corrupt: reading its weights failed "
-                f"({_first_line(e)}). Download or save it again."
+                f"({first_line(e)}). Download or save it again."
             ) from None
     if plan is None:
         _keras_load(model, path)
@@ -114,19 +83,19 @@ def load_file(model, path, *, skip_head=False):
 
 
 @contextlib.contextmanager
-def _open_hdf5(path, *, archive):
+def _open_hdf5(path, *, zipped):
     """Opens the HDF5 weights of a ``.h5`` file or inside a ``.keras`` archive."""
     import h5py
 
-    if archive:
-        source, what = _unpack_weights(path), f"The weights inside {path} are"
+    if zipped:
+        source, what = archive.unpack_weights(path), f"The weights inside {path} are"
     else:
         source, what = path, f"{path} is"
     try:
         f = h5py.File(source, "r")
     except OSError as e:
         raise WeightsFileError(
-            f"{what} a truncated or corrupt HDF5 file ({_first_line(e)}). "
+            f"{what} a truncated or corrupt HDF5 file ({first_line(e)}). "
             "Download or save it again."
         ) from None
     with f:
@@ -145,7 +114,7 @@ def _is_archive(path):
         head = f.read(8)
     if not head:
         raise WeightsFileError(f"{path} is empty (0 bytes): not a weight file.")
-    if head.startswith(_ZIP_SIGNATURE):
+    if head.startswith(archive.ZIP_SIGNATURE):
         return True
     import h5py
 
@@ -155,63 +124,6 @@ def _is_archive(path):
             f"a .keras archive (it starts with {head!r})."
         )
     return False
-
-
-def _unpack_weights(path):
-    """Returns the archive's ``model.weights.h5`` in memory, its sizes checked first."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except _ZIP_ERRORS as e:
-        raise _corrupt_archive(path, e) from None
-    with archive:
-        _check_archive_sizes(archive, path)
-        if _ARCHIVE_WEIGHTS not in archive.namelist():
-            raise WeightsFileError(
-                f"{path} is a zip archive without {_ARCHIVE_WEIGHTS}: not a .keras file."
-            )
-        data = io.BytesIO()
-        try:
-            # In chunks: zipfile stops at the declared size, and one chunk is
-            # the most it inflates at a time, whatever the stream really holds.
-            with archive.open(_ARCHIVE_WEIGHTS) as member:
-                shutil.copyfileobj(member, data, _COPY_CHUNK)
-        except _ZIP_ERRORS as e:
-            raise _corrupt_archive(path, e) from None
-    data.seek(0)
-    return data
-
-
-def _corrupt_archive(path, error):
-    return WeightsFileError(
-        f"{path} is a truncated or corrupt .keras archive ({_first_line(error)}). "
-        "Download or save it again."
-    )
-
-
-def _check_archive_sizes(archive, path):
-    """Refuses an archive whose declared sizes could exhaust memory (a zip bomb).
-
-    Uses only the central directory, so nothing is inflated before the check.
-    """
-    members = archive.infolist()
-    total = sum(info.file_size for info in members)
-    if total > MAX_ARCHIVE_BYTES:
-        stored = sum(info.compress_size for info in members)
-        raise WeightsFileError(
-            f"{path} unpacks to {total} bytes ({stored} bytes stored, {len(members)} "
-            f"members), more than the {MAX_ARCHIVE_BYTES} bytes a .keras file may "
-            "hold here. If you trust it, unzip it and load its model.weights.h5."
-        )
-    for info in members:
-        if info.file_size > _EXPANSION_FLOOR and (
-            info.file_size > MAX_EXPANSION * info.compress_size
-        ):
-            raise WeightsFileError(
-                f"{path} looks like a zip bomb: its member {info.filename} unpacks to "
-                f"{info.file_size} bytes from {info.compress_size} bytes stored (more "
-                f"than {MAX_EXPANSION}x; Keras stores members uncompressed). Refused "
-                "before unpacking."
-            )
 
 
 def _read_hdf5(f, path):
@@ -401,11 +313,11 @@ def _keras_load(model, path):
         model.load_weights(path)
     except OSError as e:
         raise WeightsFileError(
-            f"{path} is truncated or corrupt: Keras could not read it ({_first_line(e)})."
+            f"{path} is truncated or corrupt: Keras could not read it ({first_line(e)})."
         ) from None
     except (ValueError, KeyError) as e:
         raise WeightsMismatchError(
-            f"{path} does not fit model {model.name!r}: {_first_line(e)}"
+            f"{path} does not fit model {model.name!r}: {first_line(e)}"
         ) from None
 
 
@@ -428,7 +340,3 @@ def _string(value):
 def _short_name(weight_name):
     # "conv1_conv/kernel:0" -> "kernel"
     return weight_name.rsplit("/", 1)[-1].split(":", 1)[0]
-
-
-def _first_line(error):
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,5 +1,6 @@
 """``keras-resnet train``: the paper's recipe on digits, image folders, GPUs, clusters."""
 
+import contextlib
 import os
 
 DEFAULT_RUN_DIR = os.path.join("runs", "digits")
@@ -83,6 +84,12 @@ def _check_args(args):
 
 def run(args, callbacks=()):
     """Trains as ``args`` say; ``callbacks`` are extra Keras callbacks (for tests)."""
+    with contextlib.ExitStack() as held:
+        return _run(args, callbacks, held)
+
+
+def _run(args, callbacks, held):
+    """``run``'s body; ``held`` keeps the run directory's lock until ``run`` returns."""
     from keras_resnet.cli.errors import UsageError, model_entry
 
     _check_args(args)
@@ -104,6 +111,17 @@ def run(args, callbacks=()):
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
+    known_run_dir = args.run_dir or (DEFAULT_RUN_DIR if digits else None)
+    if known_run_dir and os.path.isdir(training.writer_dir(known_run_dir, distribution)):
+        # An existing run directory is locked now, before the data is read, so
+        # a second run fails at once (a new one is locked before its first
+        # write below; creating it here would leave it behind on a bad folder).
+        try:
+            held.enter_context(
+                training.lock_run_dir(training.writer_dir(known_run_dir, distribution))
+            )
+        except training.RunDirInUse as e:
+            raise UsageError(str(e)) from None
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     keras.utils.set_random_seed(args.seed)
@@ -166,6 +184,10 @@ def run(args, callbacks=()):
             )
         except ValueError as e:
             raise UsageError(str(e)) from None
+        if args.mixed_precision:
+            # The softmax and the loss in float32: float16 probabilities lose
+            # the small ones (and Keras's top-5 metric refuses them).
+            model = training.precision.float32_outputs(model)
         schedule_callbacks = training.compile_model(
             model, recipe, batch_size=recipe.batch_size, steps_per_epoch=steps,
             epochs=recipe.epochs, jit_compile=True if args.xla else "auto",
