@@ -43,8 +43,18 @@ def main(argv=None):
     """Entry point of ``keras-resnet``; returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Restored on the way out: main() also runs inside other programs (tests).
+    formatwarning = warnings.formatwarning
     if not args.debug:
         warnings.formatwarning = _one_line_warning
+    try:
+        return _dispatch(args)
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _dispatch(args):
+    """Runs the command; errors that are the user's become one line on stderr."""
     if not args.debug and args.command in _KERAS_COMMANDS:
         quiet.import_backend_quietly()
     try:
