@@ -13,6 +13,7 @@ Modules:
     faults: the crash tests' fault injection (``KERAS_RESNET_FAULT``).
     evaluation: 10-crop testing.
     classifier: the catalogue's models as classifiers at an image size.
+    defaults: what ``train --data DIR`` chooses when the user leaves it open.
 
 For people who call ``model.fit`` themselves::
 
