@@ -6,7 +6,6 @@ the deprecation aliases, which import by string, are outside the order).
 """
 
 import ast
-import os
 import pathlib
 import warnings
 
@@ -175,4 +174,3 @@ def test_public_api_resolves_without_warnings():
             assert getattr(keras_resnet, name) is not None
         for name in ("architectures", "catalog", "data", "deploy", "training", "analysis"):
             assert getattr(keras_resnet, name).__doc__
-    assert os.path.isdir(PACKAGE / "architectures")

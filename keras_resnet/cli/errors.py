@@ -33,5 +33,8 @@ def expected_errors():
 
 def one_line(error):
     """The first line of an error's message (the rest is detail for --debug)."""
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
+    # The weights code has the same rule; imported here, not at the top, so
+    # that `keras-resnet --help` does not load it.
+    from keras_resnet.weights.errors import first_line
+
+    return first_line(error)
