@@ -15,7 +15,7 @@ from keras_resnet.cli import errors, quiet
 from keras_resnet.cli.errors import UsageError
 
 # Order is the order of ``keras-resnet --help``.
-COMMANDS = ("train", "evaluate", "predict", "summary", "models", "weights", "bench")
+COMMANDS = ("prepare", "train", "evaluate", "predict", "summary", "models", "weights", "bench")
 
 
 # Commands that build models: they import Keras (and its backend) first.

@@ -6,6 +6,9 @@ Modules:
     transforms: per-image decoding, augmentations and preprocessing (TF ops).
     pipeline: ``make_dataset`` and the transforms a recipe's augmentation names.
     digits: scikit-learn's digits, the embedded dataset of the demo.
+    shards: the sharded TFRecord format of a prepared dataset; ``read_index``,
+        ``shard_records`` (undecoded images and labels for ``tf.data``).
+    prepare: ``prepare_shards``, an image folder written as shards, resumably.
 
 TensorFlow is imported here on purpose: ``tf.data`` is the point of this
 part of the package. It feeds Keras on every backend.
@@ -27,6 +30,16 @@ from keras_resnet.data.pipeline import (
     ten_crop_transform,
     training_transform,
 )
+from keras_resnet.data.prepare import prepare_shards
+from keras_resnet.data.shards import (
+    SHARD_FORMAT,
+    ShardFile,
+    ShardIndex,
+    is_prepared,
+    read_index,
+    shard_records,
+    worker_shards,
+)
 from keras_resnet.data.transforms import (
     center_crop,
     cifar_train_transform,
@@ -43,6 +56,9 @@ __all__ = [
     "DIGITS_CLASS_NAMES",
     "IMAGE_EXTENSIONS",
     "ImageFolder",
+    "SHARD_FORMAT",
+    "ShardFile",
+    "ShardIndex",
     "center_crop",
     "check_image",
     "cifar_train_transform",
@@ -52,14 +68,19 @@ __all__ = [
     "image_folder",
     "imagenet_eval_transform",
     "imagenet_train_transform",
+    "is_prepared",
     "load_digits",
     "make_dataset",
     "pca_lighting",
+    "prepare_shards",
     "preprocess",
     "printable",
+    "read_index",
     "resize_shorter_side",
+    "shard_records",
     "ten_crop",
     "ten_crop_transform",
     "training_transform",
     "verify_images",
+    "worker_shards",
 ]

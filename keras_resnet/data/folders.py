@@ -5,13 +5,20 @@ Files are checked with the decoder the pipeline reads them with
 pipeline can read: two decoders would disagree on some files (PIL loads a PNG
 whose chunk CRC is wrong; TensorFlow refuses it), and such a file used to be
 dropped inside the pipeline, out of step with the list of paths.
+
+Each file's verdict is cached with its size and modification time, so
+checking a large folder again decodes only what changed (``verify_images``
+says what invalidates the cache).
 """
 
 import concurrent.futures
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 import re
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -140,37 +147,127 @@ def printable(name):
     return text
 
 
-def verify_images(folder, *, workers=None):
+def verify_images(folder, *, workers=None, cache=True):
     """Decodes every file once and leaves out the unreadable ones, reporting each by path.
 
     A file that would crash (or, worse, be silently replaced) in the middle
     of an epoch is found here, before training, instead.
 
+    The verdicts are cached, so a second run over a large folder decodes
+    only what changed. The cache is one JSON file per data folder (the
+    parent of the class folders), ``$KERAS_HOME/keras_resnet/verified/<key>.json``
+    (``~/.keras`` without ``KERAS_HOME``; the key is a hash of the folder's
+    absolute path), mapping each file's path relative to that folder to its
+    size, modification time (ns) and verdict. A file is decoded again when
+    its size or modification time differs from the cached one, when it is
+    new, or when a file of the same name replaced it (which changes its
+    modification time); the whole cache is dropped when TensorFlow's version
+    differs from the one that wrote it (another decoder may accept other
+    files); deleting the cache file drops it too. A cache that cannot be
+    written is logged at debug level, and verification works as without it.
+
     Args:
         folder: An ``ImageFolder``.
         workers: Threads decoding in parallel (TensorFlow ops release the GIL).
+        cache: Read and update the cache; ``False`` decodes every file.
 
     Returns:
         A new ``ImageFolder`` without the bad files; they are listed in
         ``skipped`` and logged as warnings.
     """
     workers = workers or min(16, (os.cpu_count() or 1) * 2)
+    paths = folder.paths
+    # Stat before decoding: a file changed during the check is checked again next time.
+    stats = [_stat(path) for path in paths]
+    cache_path, entries, keys = None, {}, [None] * len(paths)
+    if cache and paths:
+        directory = os.path.dirname(os.path.dirname(os.path.abspath(paths[0])))
+        cache_path = _cache_path(directory)
+        entries = _load_cache(cache_path)
+        keys = [_cache_key(directory, path) for path in paths]
+    reasons, todo = [None] * len(paths), []
+    for i, (key, stat) in enumerate(zip(keys, stats)):
+        entry = entries.get(key)
+        if stat is not None and isinstance(entry, list) and entry[:2] == list(stat):
+            reasons[i] = entry[2]
+        else:
+            todo.append(i)
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        reasons = list(pool.map(check_image, folder.paths))
+        checked = list(pool.map(check_image, [paths[i] for i in todo]))
+    for i, reason in zip(todo, checked):
+        reasons[i] = reason
+        if stats[i] is not None:
+            entries[keys[i]] = [*stats[i], reason]
+    if cache_path is not None:
+        _save_cache(cache_path, entries, keys, changed=bool(todo))
     keep = [i for i, reason in enumerate(reasons) if reason is None]
-    skipped = [(p, r) for p, r in zip(folder.paths, reasons) if r is not None]
+    skipped = [(p, r) for p, r in zip(paths, reasons) if r is not None]
     for path, reason in skipped:
         logger.warning("skipping unreadable image %s (%s)", printable(path), reason)
     return ImageFolder(
-        [folder.paths[i] for i in keep],
+        [paths[i] for i in keep],
         folder.labels[keep],
         folder.class_names,
         folder.skipped + skipped,
     )
 
 
-def image_folder(directory, *, class_names=None, verify=True):
-    """``find_images`` then, unless ``verify=False``, ``verify_images``.
+def _stat(path):
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _cache_path(directory):
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    key = hashlib.sha256(os.fsencode(directory)).hexdigest()[:16]
+    return os.path.join(os.path.expanduser(home), "keras_resnet", "verified", key + ".json")
+
+
+def _cache_key(directory, path):
+    return os.path.relpath(os.path.abspath(path), directory).replace(os.sep, "/")
+
+
+def _load_cache(path):
+    """The cached entries, or none if the file is absent, unreadable or another TF's."""
+    try:
+        with open(path) as f:
+            cache = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(cache, dict) or cache.get("tensorflow") != tf.__version__:
+        return {}
+    files = cache.get("files")
+    return files if isinstance(files, dict) else {}
+
+
+def _save_cache(path, entries, keys, *, changed):
+    # Entries of files gone from the listed class folders are dropped; those
+    # of other class folders (a listing restricted by class_names) are kept.
+    listed, classes = set(keys), {key.split("/")[0] for key in keys}
+    kept = {k: v for k, v in entries.items() if k in listed or k.split("/")[0] not in classes}
+    if not changed and len(kept) == len(entries):
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump({"tensorflow": tf.__version__, "files": kept}, f, separators=(",", ":"))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    except OSError as e:
+        logger.debug("cannot write the verification cache %s: %s", path, e)
+
+
+def image_folder(directory, *, class_names=None, verify=True, cache=True):
+    """``find_images`` then, unless ``verify=False``, ``verify_images`` (cached, see there).
 
     Raises:
         ValueError: As ``find_images``, and for a class none of whose files
@@ -179,7 +276,7 @@ def image_folder(directory, *, class_names=None, verify=True):
     folder = find_images(directory, class_names=class_names)
     if not verify:
         return folder
-    folder = verify_images(folder)
+    folder = verify_images(folder, cache=cache)
     _check_every_class_readable(folder, directory)
     return folder
 
