@@ -98,10 +98,10 @@ def _small_resnet(
         raise ValueError(
             f"{cifar.SMALL_RESNET} has no pretrained weights. Received: weights={weights!r}"
         )
-    if not include_top or input_tensor is not None or pooling is not None:
+    if not include_top or pooling is not None:
         raise ValueError(
             f"{cifar.SMALL_RESNET} is built as a whole classifier: include_top=True, "
-            "no input_tensor or pooling."
+            "no pooling."
         )
     if classifier_activation != "softmax":
         raise ValueError(
@@ -109,7 +109,7 @@ def _small_resnet(
             f"Received: classifier_activation={classifier_activation!r}"
         )
     return cifar.small_resnet(
-        input_shape or common.image_shape(32), classes, name=model_name
+        input_shape or common.image_shape(32), classes, name=model_name, input_tensor=input_tensor
     )
 
 

@@ -26,10 +26,22 @@ IMAGE_SIZE = 8
 _KERNEL = np.array([[1.0, -1.0]] * 3, dtype="float32")
 
 
-def brightness_model(name="brightness", *, classes=2, image_size=IMAGE_SIZE, weights=None):
-    """Stands in for ``training.build_model``: class 0 ("bright") for bright images."""
-    inputs = keras.Input((image_size, image_size, 3))
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(inputs)
+def brightness_model(
+    name="brightness", *, classes=2, image_size=IMAGE_SIZE, weights=None, input_preprocessing=None
+):
+    """Stands in for ``training.build_model``: class 0 ("bright") for bright images.
+
+    With ``input_preprocessing`` it takes uint8 images through the package's
+    own first layer, as ``build_model`` does.
+    """
+    from keras_resnet.data import device
+
+    if input_preprocessing is None:
+        inputs = x = keras.Input((image_size, image_size, 3))
+    else:
+        inputs = keras.Input((image_size, image_size, 3), dtype="uint8")
+        x = device.InputPreprocessing(**{"mode": "tf", **input_preprocessing})(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name=name)
 

@@ -372,6 +372,7 @@ def small_resnet(
     blocks_per_stage=1,
     bn_momentum=0.9,
     name="small_resnet",
+    input_tensor=None,
 ):
     """The demo's network: a CIFAR ResNet (He et al. 2015, section 4.2) for short runs.
 
@@ -387,6 +388,8 @@ def small_resnet(
         blocks_per_stage: Basic blocks per stage.
         bn_momentum: Momentum of the BatchNorm moving statistics.
         name: Model name.
+        input_tensor: Optional Keras tensor to build the model on (as
+            keras.applications' ``input_tensor``).
 
     Returns:
         A ``keras.Model``.
@@ -397,6 +400,7 @@ def small_resnet(
         preact=False,
         model_name=name,
         input_shape=input_shape,
+        input_tensor=input_tensor,
         classes=classes,
     )
     # Keras's BN momentum of 0.99 averages over ~100 steps: a short run's

@@ -3,8 +3,15 @@
 Modules:
     folders: class-per-sub-folder datasets, every image checked once with
         the pipeline's own decoder; ``printable`` file names.
-    transforms: per-image decoding, augmentations and preprocessing (TF ops).
-    pipeline: ``make_dataset`` and the transforms a recipe's augmentation names.
+    transforms: per-image float32 transforms and preprocessing (TF ops), the
+        reference the uint8 pipeline is tested against.
+    crops: the augmentations' crop windows in source pixels, chosen before
+        decoding.
+    decoding: crop-then-decode and DCT-scaled JPEG decoding, uint8 out.
+    pipeline: ``make_dataset``, ``records_dataset`` and the transforms a
+        recipe's augmentation names; uint8 batches.
+    device: ``InputPreprocessing``, the flip, lighting noise and
+        ``preprocess_input`` on the accelerator (``keras.ops``).
     digits: scikit-learn's digits, the embedded dataset of the demo.
     shards: the sharded TFRecord format of a prepared dataset; ``read_index``,
         ``shard_records`` (undecoded images and labels for ``tf.data``).
@@ -24,9 +31,20 @@ from keras_resnet.data.folders import (
     printable,
     verify_images,
 )
+from keras_resnet.data.crops import (
+    center_window,
+    random_resized_crop_window,
+    scale_augmentation_window,
+)
+from keras_resnet.data.device import InputPreprocessing
 from keras_resnet.data.pipeline import (
+    AUGMENTATIONS,
+    CropTransform,
+    ImageTransform,
+    device_augmentation,
     eval_transform,
     make_dataset,
+    records_dataset,
     ten_crop_transform,
     training_transform,
 )
@@ -53,6 +71,15 @@ from keras_resnet.data.transforms import (
 )
 
 __all__ = [
+    "AUGMENTATIONS",
+    "CropTransform",
+    "ImageTransform",
+    "InputPreprocessing",
+    "center_window",
+    "device_augmentation",
+    "random_resized_crop_window",
+    "records_dataset",
+    "scale_augmentation_window",
     "DIGITS_CLASS_NAMES",
     "IMAGE_EXTENSIONS",
     "ImageFolder",

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet import preprocessing
+from keras_resnet.data import crops
 
 # AlexNet's PCA of ImageNet RGB pixels (values in [0, 1]), as published with
 # fb.resnet.torch; eigenvalues are scaled to [0, 255] where they are used.
@@ -41,10 +42,7 @@ def decode_image(path):
 
 def resize_shorter_side(image, side):
     """Resizes so that the shorter side is ``side`` pixels, keeping the aspect ratio."""
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = tf.cast(side, tf.float32) / tf.reduce_min(shape)
-    new = tf.cast(tf.round(shape * scale), tf.int32)
-    new = tf.maximum(new, tf.cast(side, tf.int32))  # rounding must not undercut
+    new = crops.resized_shape(tf.shape(image)[:2], side)
     return tf.image.resize(image, new, method="bilinear", antialias=True)
 
 

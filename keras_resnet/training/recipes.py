@@ -20,7 +20,9 @@ decays about ten times less for the same number; see
 import dataclasses
 
 SCHEDULES = ("plateau", "steps")
-AUGMENTATIONS = ("imagenet", "cifar", "translate", "none")
+# keras_resnet.data.pipeline.AUGMENTATIONS, repeated so that a recipe is
+# checked before TensorFlow is imported (tests check that the two agree).
+AUGMENTATIONS = ("imagenet", "inception", "cifar", "translate", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +48,9 @@ class Recipe:
         warmup_epochs: Linear warm-up from 0 to the peak learning rate.
         label_smoothing: Label smoothing of the cross-entropy.
         augmentation: The training transform (see ``keras_resnet.data``):
-            ``"imagenet"``, ``"cifar"``, ``"translate"`` (CIFAR's pad and crop
-            without the flip, for digits) or ``"none"``.
+            ``"imagenet"`` (the paper's scale augmentation), ``"inception"``
+            (random-resized-crop), ``"cifar"``, ``"translate"`` (CIFAR's pad
+            and crop without the flip, for digits) or ``"none"``.
         image_size: Training resolution.
         frozen_epochs: Fine-tuning: epochs during which only the classifier
             learns (the pretrained backbone waits).
@@ -159,6 +162,18 @@ RECIPES = {
     # The paper trains for 60e4 iterations at batch 256 (about 120 epochs) and
     # drops on plateau; 90 epochs is the usual budget of the reproductions.
     "imagenet": Recipe(name="imagenet", epochs=90, batch_size=256, schedule="plateau"),
+    # torchvision's reference ImageNet recipe (references/classification,
+    # the one its V1 weights were trained with): 90 epochs, learning rate
+    # 0.1 at batch 256 divided by 10 every 30 epochs, coupled weight decay
+    # 1e-4 (PyTorch's SGD), Inception's random-resized-crop and flip.
+    "torchvision": Recipe(
+        name="torchvision",
+        epochs=90,
+        batch_size=256,
+        schedule="steps",
+        milestones=(1 / 3, 2 / 3),
+        augmentation="inception",
+    ),
     # 64k iterations of batch 128 on 45k images is about 182 epochs; the
     # paper's 32k/48k drops are 50% and 75% of that.
     "cifar": Recipe(

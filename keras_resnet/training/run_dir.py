@@ -273,6 +273,7 @@ def fit(
     callbacks=(),
     distribution=None,
     verbose="auto",
+    steps_per_epoch=None,
 ):
     """``model.fit`` in a resumable run directory, which it holds for the time of the call.
 
@@ -289,6 +290,7 @@ def fit(
         distribution: The ``Distribution`` the model was built under.
         verbose: Keras's: 1 = progress bar, 2 = a line per epoch; "auto"
             picks the bar on a terminal and lines otherwise.
+        steps_per_epoch: For a training dataset that repeats (Keras's).
 
     Returns:
         The Keras ``History`` of the epochs run by this call.
@@ -309,6 +311,7 @@ def fit(
             epochs=epochs,
             callbacks=run_callbacks(run_dir, distribution=distribution) + list(callbacks),
             verbose=verbose,
+            steps_per_epoch=steps_per_epoch,
             # The datasets shuffle themselves; Keras would only warn that it cannot.
             shuffle=False,
         )

@@ -59,11 +59,12 @@ def run(args):
         transform = data.ten_crop_transform(augmentation, image_size=size)
     else:
         transform = data.eval_transform(augmentation, image_size=size)
-    dataset = data.make_dataset(
-        images, labels, transform=transform, preprocessing_mode=config["preprocessing"],
-        batch_size=args.batch_size,
+    # uint8 batches; the model's first layer applies the run's preprocess_input.
+    dataset = data.make_dataset(images, labels, transform=transform, batch_size=args.batch_size)
+    model = training.build_model(
+        config["model"], classes=config["classes"], image_size=size,
+        input_preprocessing={"mode": config["preprocessing"]},
     )
-    model = training.build_model(config["model"], classes=config["classes"], image_size=size)
     try:
         # Checks the whole file against the model first; the errors name the file.
         load_file(model, weights)

@@ -95,7 +95,7 @@ def _classify(paths, config, weights, names, *, top):
     dataset = data.make_dataset(
         paths, None,
         transform=data.eval_transform(config["augmentation"], image_size=size),
-        preprocessing_mode=config["preprocessing"], batch_size=32,
+        batch_size=32,
     )
     # NumPy batches: a JAX or PyTorch model cannot take TensorFlow tensors.
     batches = dataset.as_numpy_iterator()
@@ -116,12 +116,18 @@ def _load_model(config, weights):
     from keras_resnet.weights import load_file
 
     size = config["image_size"]
+    # uint8 images in: the model's first layer applies the run's preprocess_input.
+    device_input = {"mode": config["preprocessing"]}
     try:
         if weights == "imagenet":
             return training.build_model(
-                config["model"], classes=1000, image_size=size, weights="imagenet"
+                config["model"], classes=1000, image_size=size, weights="imagenet",
+                input_preprocessing=device_input,
             )
-        model = training.build_model(config["model"], classes=config["classes"], image_size=size)
+        model = training.build_model(
+            config["model"], classes=config["classes"], image_size=size,
+            input_preprocessing=device_input,
+        )
         load_file(model, weights)  # WeightsFileError, WeightsMismatchError: ValueErrors
     except ValueError as e:
         raise UsageError(str(e)) from None

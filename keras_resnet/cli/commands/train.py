@@ -22,12 +22,13 @@ def register(subparsers):
     parser.add_argument(
         "--data", default=None,
         help="image folder, one sub-folder of JPEG/PNG per class; with train/ and val/ "
-        "(and optionally test/) sub-folders they are used as the splits",
+        "(and optionally test/) sub-folders they are used as the splits; or a folder "
+        "written by `keras-resnet prepare` (sharded records)",
     )
     parser.add_argument("--val-data", default=None, help="validation image folder")
     parser.add_argument(
         "--recipe", default=None,
-        help="imagenet, cifar, digits, finetune or small-data (default: digits without "
+        help="imagenet, torchvision, cifar, digits, finetune or small-data (default: digits without "
         "--data; with it finetune under 20,000 images, else imagenet)",
     )
     parser.add_argument("--epochs", type=int, default=None, help="total epochs (recipe's default)")
@@ -41,6 +42,12 @@ def register(subparsers):
     parser.add_argument("--warmup-epochs", type=float, default=None, help="linear warm-up")
     parser.add_argument("--label-smoothing", type=float, default=None)
     parser.add_argument("--image-size", type=int, default=None, help="training resolution")
+    parser.add_argument(
+        "--augmentation", default=None,
+        choices=("imagenet", "inception", "cifar", "translate", "none"),
+        help="training augmentation (the recipe's by default): imagenet = the paper's scale "
+        "augmentation, inception = random-resized-crop",
+    )
     parser.add_argument(
         "--weights", default=None,
         help="none, imagenet (fine-tune, new head if the classes differ) or a file; "
@@ -134,12 +141,12 @@ def _run(args, callbacks, held):
 
     splits = _load_splits(args, digits)
     class_names = splits["class_names"]
-    train_x, train_y = splits["train"]
+    train_count = splits["train"].count
     if digits:
         model_name = args.model or defaults.SCRATCH_MODEL
     else:
         plan = defaults.plan_folder_run(
-            len(train_x),
+            train_count,
             model=args.model,
             recipe=args.recipe,
             weights=weights,
@@ -152,35 +159,33 @@ def _run(args, callbacks, held):
         if plan.note:
             print(f"train: {plan.note}")
     model_name = model_entry(model_name).name
-    if recipe.batch_size > len(train_x):
+    if recipe.batch_size > train_count:
         raise UsageError(
             f"--batch-size {recipe.batch_size} is larger than the training set "
-            f"({len(train_x)} images)"
+            f"({train_count} images)"
         )
     run_dir = args.run_dir or (DEFAULT_RUN_DIR if digits else os.path.join("runs", model_name))
     mode = training.preprocessing_mode(model_name, weights)
     num_classes = len(class_names)
 
     def dataset(split, *, train=False):
-        images, labels = splits[split]
-        if train:
-            transform = data.training_transform(recipe.augmentation, image_size=recipe.image_size)
-        else:
-            transform = data.eval_transform(recipe.augmentation, image_size=recipe.image_size)
-        return data.make_dataset(
-            images, labels, transform=transform, preprocessing_mode=mode,
-            batch_size=recipe.batch_size, num_classes=num_classes,
-            shuffle=train, seed=args.seed, drop_remainder=train,
+        return splits[split].dataset(
+            augmentation=recipe.augmentation, image_size=recipe.image_size,
+            batch_size=recipe.batch_size, num_classes=num_classes, train=train, seed=args.seed,
+            distribution=distribution,
         )
 
     train_ds, val_ds = dataset("train", train=True), dataset("val")
-    steps = training.steps_per_epoch(len(train_x), recipe.batch_size)
+    steps = training.steps_per_epoch(train_count, recipe.batch_size)
 
     with distribution.scope():
         try:
+            # uint8 batches in; the flip, lighting noise and preprocess_input
+            # run on the device, in the model's first layer.
             model = training.build_model(
                 model_name, classes=num_classes, image_size=recipe.image_size,
                 weights=weights,
+                input_preprocessing=data.device_augmentation(recipe.augmentation),
             )
         except ValueError as e:
             raise UsageError(str(e)) from None
@@ -229,10 +234,10 @@ def _run(args, callbacks, held):
             if distribution.is_chief:
                 training.write_run_record(run_dir, settings)
                 if digits:
-                    _write_samples(run_dir, *splits["test"])
+                    _write_samples(run_dir, splits["test"].images, splits["test"].labels)
                 done = training.completed_epochs(run_dir)
                 print(
-                    f"{model_name}: {model.count_params():,} parameters; {len(train_x)} training "
+                    f"{model_name}: {model.count_params():,} parameters; {train_count} training "
                     f"images, {num_classes} classes; {distribution.num_replicas} replica(s); "
                     f"batch {recipe.batch_size}, lr {recipe.learning_rate():g}; run dir {run_dir}"
                     + (f", resuming after epoch {done}" if done else ""),
@@ -244,6 +249,8 @@ def _run(args, callbacks, held):
                 model, train_ds, validation_data=val_ds, epochs=recipe.epochs, run_dir=run_dir,
                 callbacks=list(schedule_callbacks) + list(callbacks), distribution=distribution,
                 verbose=verbose,
+                # Shards read per worker (multiworker) repeat: the epoch ends here.
+                steps_per_epoch=steps if splits["train"].repeats(distribution) else None,
             )
     except training.RunDirInUse as e:
         raise UsageError(str(e)) from None
@@ -267,7 +274,7 @@ def _run(args, callbacks, held):
         results = model.evaluate(dataset("test"), verbose=0, return_dict=True)
         if distribution.is_chief:
             print(
-                f"test accuracy: {results['accuracy']:.4f} ({len(splits['test'][0])} images, "
+                f"test accuracy: {results['accuracy']:.4f} ({splits['test'].count} images, "
                 f"{label})"
             )
     if distribution.is_chief:
@@ -294,6 +301,7 @@ def _recipe(name, args, *, batch_size=None):
             warmup_epochs=args.warmup_epochs,
             label_smoothing=args.label_smoothing,
             image_size=args.image_size,
+            augmentation=args.augmentation,
         )
     except ValueError as e:
         raise UsageError(_with_flag(str(e))) from None
@@ -323,6 +331,7 @@ _FLAGS = {
     "epochs": "--epochs",
     "batch_size": "--batch-size",
     "image_size": "--image-size",
+    "augmentation": "--augmentation",
 }
 
 
@@ -335,60 +344,26 @@ def _with_flag(message):
 
 
 def _load_splits(args, digits):
-    """``{"train": (x, y), "val": ..., ["test": ...], "class_names": [...]}``."""
+    """``{"train": Split, "val": Split, ["test": Split], "class_names": [...]}``."""
     from keras_resnet import data
     from keras_resnet.cli.errors import UsageError
+    from keras_resnet.training import inputs
 
     if digits:
-        return data.load_digits(seed=args.seed)
-    verify = not args.no_verify
-    root = args.data
+        return inputs.digits_splits(seed=args.seed)
     try:
-        if os.path.isdir(os.path.join(root, "train")):
-            train = data.image_folder(os.path.join(root, "train"), verify=verify)
-            splits = {"train": train}
-            for split in ("val", "test"):
-                folder = os.path.join(root, split)
-                if split == "val" and args.val_data:
-                    folder = args.val_data
-                if os.path.isdir(folder):
-                    splits[split] = data.image_folder(
-                        folder, class_names=train.class_names, verify=verify
-                    )
-        else:
-            train = data.image_folder(root, verify=verify)
-            splits = {"train": train}
-            if args.val_data:
-                splits["val"] = data.image_folder(
-                    args.val_data, class_names=train.class_names, verify=verify
-                )
+        splits = inputs.load_splits(
+            args.data, val_data=args.val_data, seed=args.seed, verify=not args.no_verify
+        )
     except ValueError as e:
         raise UsageError(str(e)) from None
-    for folder in splits.values():
-        for path, reason in folder.skipped:
-            print(f"skipped unreadable image {data.printable(path)}: {reason}")
-    out = {k: (v.paths, v.labels) for k, v in splits.items()}
-    out["class_names"] = train.class_names
-    if "val" not in out:
-        out["train"], out["val"] = _split_off(*out["train"], fraction=0.1, seed=args.seed)
-    if len(out["train"][0]) == 0:
-        raise UsageError(f"no readable training images in {root}")
-    return out
-
-
-def _split_off(paths, labels, *, fraction, seed):
-    """Holds out ``fraction`` of each class (at least one image) for validation."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    val = np.zeros(len(paths), dtype=bool)
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        if len(members) > 1:
-            k = max(1, round(fraction * len(members)))
-            val[rng.choice(members, size=k, replace=False)] = True
-    pick = lambda mask: ([p for p, m in zip(paths, mask) if m], labels[mask])  # noqa: E731
-    return pick(~val), pick(val)
+    for name, split in splits.items():
+        if name != "class_names":
+            for path, reason in split.skipped:
+                print(f"skipped unreadable image {data.printable(path)}: {reason}")
+    if splits["train"].count == 0:
+        raise UsageError(f"no readable training images in {args.data}")
+    return splits
 
 
 def _write_samples(run_dir, images, labels, count=5):

@@ -1,0 +1,153 @@
+"""Decoding image files to uint8 RGB, reading no more of a JPEG than the view needs.
+
+Two savings over decoding the whole image and resizing it:
+
+* **Crop, then decode.** A random or centre view is chosen in source pixels
+  from the JPEG header (``keras_resnet.data.crops``); ``decode_and_crop_jpeg``
+  decodes only the blocks under it, and only they are resampled.
+* **DCT scaling.** libjpeg can decode at 1/2, 1/4 or 1/8 of the size by
+  dropping high frequencies, for a fraction of the work. It is used only where
+  the decoded pixels still outnumber the output's (the view's shorter side at
+  that ratio is at least the output size), so no detail the output could show
+  is lost.
+
+Resampling is ``tf.image.resize``'s own (bilinear, antialiased: the
+``ScaleAndTranslate`` op with a triangle kernel), given the view's exact
+scale and offset, so a view equals the crop of the resized whole image that
+the float pipeline (``keras_resnet.data.transforms``) computes, up to JPEG's
+chroma rounding at the decoded window's edge.
+
+PNG, GIF, BMP and anything else ``tf.io.decode_image`` reads fall back to a
+full decode, then the same resampling. Everything returns uint8 RGB: four
+times fewer bytes than float32 to batch, copy and ship to the accelerator.
+"""
+
+import tensorflow as tf
+
+# libjpeg's scale denominators, smallest first.
+DCT_RATIOS = (1, 2, 4, 8)
+
+
+def decode_rgb(contents):
+    """Any supported image file as uint8 RGB (H, W, 3), decoded in full."""
+    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def to_uint8(image):
+    """Rounds a float image in about [0, 255] to uint8, saturating."""
+    return tf.saturate_cast(tf.round(image), tf.uint8)
+
+
+def resize_to(image, size):
+    """Resizes to ``size`` x ``size`` (bilinear, antialiased when shrinking), uint8."""
+    resized = tf.image.resize(image, [size, size], method="bilinear", antialias=True)
+    return to_uint8(resized)
+
+
+def dct_ratio_index(shorter, min_side):
+    """Index into ``DCT_RATIOS`` of the largest ratio with ``shorter // ratio >= min_side``.
+
+    The ratios that keep enough pixels are a prefix of ``DCT_RATIOS``, so
+    counting them gives the index (0, ratio 1, when none does).
+    """
+    shorter = tf.cast(shorter, tf.int32)
+    fits = [tf.cast(shorter // r >= min_side, tf.int32) for r in DCT_RATIOS[1:]]
+    return tf.add_n(fits)
+
+
+def decode_view(contents, window, size):
+    """The source ``window`` of an image file, resampled to ``size`` x ``size`` uint8.
+
+    Args:
+        contents: The file's bytes (a scalar ``tf.string``).
+        window: float32 ``[top, left, height, width]`` in source pixels
+            (``keras_resnet.data.crops``), or a function of the int32
+            ``[height, width]`` returning one (it then sees the JPEG header's
+            shape, or the decoded image's for other formats).
+        size: Output side.
+    """
+    choose = window if callable(window) else (lambda shape: window)
+
+    def jpeg():
+        shape = tf.io.extract_jpeg_shape(contents)[:2]
+        view = tf.cast(choose(shape), tf.float32)
+        ratio_index = dct_ratio_index(tf.minimum(view[2], view[3]), size)
+        branches = [
+            (lambda r=r: _decode_jpeg_around(contents, shape, view, size, r)) for r in DCT_RATIOS
+        ]
+        # switch_case: the ratio is an attribute of the op, not a tensor input.
+        return tf.switch_case(ratio_index, branches)
+
+    def other():
+        image = decode_rgb(contents)
+        return view_of(image, choose, size)
+
+    image = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
+    image.set_shape([size, size, 3])
+    return image
+
+
+def view_of(image, window, size):
+    """``decode_view`` for a decoded HWC image (any dtype): the window, resampled, uint8."""
+    view = tf.cast(window(tf.shape(image)[:2]) if callable(window) else window, tf.float32)
+    return _resample(image, view, size, origin=tf.zeros([2]), ratio=1)
+
+
+def _decode_jpeg_around(contents, shape, view, size, ratio):
+    """Decodes, at 1/``ratio`` scale, the blocks under ``view`` and its filter's margin."""
+    scale = size / tf.maximum(view[2:], 1e-6)
+    # The antialiasing kernel reaches 1 / scale source pixels to each side
+    # when shrinking, 1 when enlarging; one pixel more for rounding.
+    margin = tf.math.ceil(tf.maximum(1.0 / scale, 1.0)) + 1.0
+    start = tf.clip_by_value(tf.math.floor(view[:2] - margin), 0.0, tf.cast(shape, tf.float32))
+    end = tf.clip_by_value(
+        tf.math.ceil(view[:2] + view[2:] + margin), 0.0, tf.cast(shape, tf.float32)
+    )
+    start, end = tf.cast(start, tf.int32), tf.cast(end, tf.int32)
+    # In the scaled image (ceil(shape / ratio) pixels): whole scaled pixels
+    # covering [start, end).
+    scaled_start = start // ratio
+    scaled_end = tf.minimum(-(-end // ratio), -(-shape // ratio))
+    extent = tf.maximum(scaled_end - scaled_start, 1)
+    crop = tf.concat([scaled_start, extent], axis=0)
+    if ratio == 1:
+        image = tf.io.decode_and_crop_jpeg(contents, crop, channels=3)
+    else:
+        image = tf.io.decode_and_crop_jpeg(contents, crop, channels=3, ratio=ratio)
+    origin = tf.cast(scaled_start * ratio, tf.float32)
+    return _resample(image, view, size, origin=origin, ratio=ratio)
+
+
+def _resample(image, view, size, *, origin, ratio):
+    """``view`` of ``image`` (whose pixel (0, 0) is source ``origin``, at 1/``ratio``) to uint8.
+
+    Output coordinate = scale * input coordinate + translation, in the
+    continuous coordinates ``ScaleAndTranslate`` uses.
+    """
+    scale = size / view[2:]
+    resampled = tf.raw_ops.ScaleAndTranslate(
+        images=image[None],
+        size=[size, size],
+        scale=scale * ratio,
+        translation=scale * (origin - view[:2]),
+        kernel_type="triangle",
+        antialias=True,
+    )
+    return to_uint8(resampled[0])
+
+
+def decode_reduced(contents, min_side):
+    """The whole image as uint8 RGB, DCT-reduced while its shorter side stays >= ``min_side``."""
+
+    def jpeg():
+        index = dct_ratio_index(tf.reduce_min(tf.io.extract_jpeg_shape(contents)[:2]), min_side)
+        branches = [
+            (lambda r=r: tf.io.decode_jpeg(contents, channels=3, ratio=r)) for r in DCT_RATIOS
+        ]
+        return tf.switch_case(index, branches)
+
+    image = tf.cond(tf.io.is_jpeg(contents), jpeg, lambda: decode_rgb(contents))
+    image.set_shape([None, None, 3])
+    return image
