@@ -144,14 +144,24 @@ def _MultiWorkerMirroredStrategy():
     Keras 3.x reduces a nested structure of per-replica values in one
     ``Strategy.reduce`` call and asks for ``axis=0`` on scalar metrics; the
     collective strategy accepts neither (keras-team/keras#20585). This
-    subclass reduces leaf by leaf and scalars without an axis.
+    subclass reduces leaf by leaf and scalars without an axis, and hands back
+    the local value of dtypes the collective op refuses (uint8 image batches,
+    which Keras reduces only to read their shapes).
     """
     import tensorflow as tf
+
+    # Dtypes the collective all-reduce takes.
+    reducible = {tf.float16, tf.bfloat16, tf.float32, tf.float64, tf.int32, tf.int64}
 
     class Strategy(tf.distribute.MultiWorkerMirroredStrategy):
         def reduce(self, reduce_op, value, axis):
             def one(v):
                 local = self.experimental_local_results(v)[0]
+                if local.dtype not in reducible:
+                    # Keras "reduces" a batch of data only to learn its
+                    # shapes before building; a uint8 image batch cannot
+                    # go through the collective op, and needs no average.
+                    return local
                 leaf_axis = None if axis is not None and local.shape.rank == 0 else axis
                 return super(Strategy, self).reduce(reduce_op, v, leaf_axis)
 

@@ -10,6 +10,7 @@ import dataclasses
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from keras_resnet import data
 
@@ -65,7 +66,11 @@ class Split:
             )
         files = [shard.path for shard in self.shards]
         if not (train and self.repeats(distribution)):
-            records = data.shard_records(files, shuffle=train, seed=seed)
+            # The index's count: Keras then knows an epoch's length (and a
+            # shard holding other than its count of records fails loudly).
+            records = data.shard_records(files, shuffle=train, seed=seed).apply(
+                tf.data.experimental.assert_cardinality(self.count)
+            )
             return data.records_dataset(
                 records, shuffle_buffer=_SHUFFLE_BUFFER if train else 0, seed=seed, **options
             )
