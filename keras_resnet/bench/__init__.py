@@ -10,13 +10,24 @@ backend of the environment (``KERAS_BACKEND``), with the same inputs and batch:
 - training throughput of ResNet-50 at 128 px, batch 32, ``fit`` on in-memory
   data: keras.applications compiled with Keras's defaults, ours built and
   compiled with the package's training defaults (``keras_resnet.training.precision``);
-- input pipeline throughput: keras_resnet.data's tf.data pipeline (JPEG
-  decode, the paper's augmentation, preprocessing) on JPEGs written to a
-  temporary folder, against the training throughput it must feed;
-- peak memory (``ru_maxrss``) of each process, and the machine's matrix
-  product speed in float32 and bfloat16 for scale.
+- the input pipeline (``keras_resnet.bench.pipeline``), on 256 photograph-like
+  JPEGs the harness writes itself (ImageNet's sizes: shorter side 333..500 px):
+  images per second at 224 px, and per thread, at 1 thread, 2 threads and
+  every core, of the floor (whole-file ``decode_jpeg`` and ``resize``), 0.2's
+  float32 pipeline (paper augmentation; evaluation), the uint8
+  crop-then-decode transforms (paper augmentation, random-resized-crop,
+  evaluation) and the paper augmentation read from prepared shards; each
+  rate over the floor's per thread, and 2 threads over 1;
+- the bytes of a batch of 256 as 0.2 (float32) and now (uint8) ship it;
+- ``fit`` of ResNet-50 at 224 px (uint8 in, augmentation on the device)
+  reading the JPEGs against reading a uint8 batch already in memory, and the
+  share of the step spent waiting for data;
+- the CPU's model, core count and SIMD features; peak memory (``ru_maxrss``)
+  of each process; the machine's matrix product speed in float32 and
+  bfloat16 for scale.
 
-Warm-up is excluded; each figure is the median of repeated runs. The table
+Warm-up is excluded; each figure is the median of repeated runs (whole
+passes over the files for the pipeline, steps for ``fit``). The table
 goes to stdout, everything to ``--json PATH`` if asked.
 
 Usage (``python -m keras_resnet.bench`` and ``python benchmarks/bench.py`` are the same):

@@ -3,7 +3,9 @@
 import statistics
 import sys
 
+from keras_resnet.bench.pipeline import BYTES_PIPELINES, PIPELINES
 from keras_resnet.bench.workers import CONFIGS
+
 
 def merge_rounds(runs):
     """One result from a configuration's rounds: medians of medians, the highest peak memory."""
@@ -14,6 +16,14 @@ def merge_rounds(runs):
     for key in ("median", "per_cpu_second", "seconds"):
         if key in merged:
             merged[key] = statistics.median(run[key] for run in runs)
+    if "threads" in merged:
+        merged["threads"] = {
+            threads: {
+                key: statistics.median(run["threads"][threads][key] for run in runs)
+                for key in ("median", "per_thread")
+            }
+            for threads in merged["threads"]
+        }
     merged["peak_memory_mb"] = max(run["peak_memory_mb"] for run in runs)
     merged["rounds"] = runs if len(runs) > 1 else None
     return merged
@@ -28,7 +38,6 @@ COMPARISONS = {
     "inference_ours_predict_over_keras": ("infer_ours", "infer_keras", "median", True),
     "inference_fast_over_keras_predict": ("infer_fast", "infer_keras", "median", True),
     "training_ours_over_keras": ("train_ours", "train_keras", "median", True),
-    "pipeline_over_ours_training": ("pipeline", "train_ours", "median", False),
 }
 
 
@@ -55,6 +64,7 @@ def summarize(results):
             ratios[ratio_name + "_per_cpu_second"] = _ratio(
                 get(ours, "per_cpu_second"), get(baseline, "per_cpu_second")
             )
+    ratios.update(summarize_pipeline(results))
     return ratios
 
 
@@ -87,12 +97,29 @@ def print_table(results, ratios, sizes, file=sys.stdout):
         f"{machine.get('gpu_compute_capability')}; auto precision: "
         f"{machine.get('auto_precision', '?')}"
     )
+    if "cpu_model" in machine:
+        line(
+            f"CPU: {machine['cpu_model']}, {machine['cpu_count']} cores; "
+            f"features: {' '.join(machine['cpu_flags']) or 'none listed'}"
+        )
     if "matmul_gflops_float32" in machine:
         line(
             f"matrix product: {machine['matmul_gflops_float32']:.0f} GFLOP/s float32, "
             f"{machine['matmul_gflops_bfloat16']:.0f} GFLOP/s bfloat16"
         )
-    line()
+    rows = [
+        name for name, (group, *_) in CONFIGS.items()
+        if name in results and group not in ("machine", "pipeline")
+    ]
+    if rows:
+        line()
+        _print_models(results, ratios, sizes, machine, rows, line)
+    if any(CONFIGS.get(name, ("",))[0] == "pipeline" for name in results):
+        line()
+        print_pipeline(results, ratios, sizes, line)
+
+
+def _print_models(results, ratios, sizes, machine, rows, line):
     header = (
         f"{'configuration':<44} {'result':>16} {'ratio':>7} {'img/CPU-s':>9} {'ratio':>6} "
         f"{'peak MB':>8}"
@@ -111,12 +138,10 @@ def print_table(results, ratios, sizes, file=sys.stdout):
         + ceiling(sizes["infer_size"], 1),
         "training": f"training ResNet-50, {sizes['train_size']} px, batch {sizes['train_batch']}"
         + ceiling(sizes["train_size"], 3),
-        "pipeline": f"input pipeline, {sizes['train_size']} px crops (ratio: over our training)",
     }
     group = None
-    for name, (config_group, label, _, _) in CONFIGS.items():
-        if name not in results or config_group == "machine":
-            continue
+    for name in rows:
+        config_group, label, _, _ = CONFIGS[name]
         if config_group != group:
             group = config_group
             line(f"[{titles[group]}]")
@@ -150,3 +175,138 @@ def print_table(results, ratios, sizes, file=sys.stdout):
     line("ratio: build = keras.applications seconds / ours; otherwise ours / keras.applications img/s")
     line("img/CPU-s: images per second of CPU time the process used (less sensitive to other load)")
     line("float32 ceiling: the measured float32 matrix-product speed / ResNet-50's GFLOP per image")
+
+
+def _measured(results, name):
+    result = results.get(name)
+    return result if result and "error" not in result else None
+
+
+def summarize_pipeline(results):
+    """The input pipeline's ratios (None where a configuration failed or did not run).
+
+    ``pipeline_<name>_per_thread_over_floor_<k>t``: images per second per
+    thread over the floor's at ``k`` threads; ``pipeline_<name>_2t_over_1t``:
+    the rate at 2 threads over the rate at 1; ``batch_bytes_float32_over_uint8``;
+    ``fit_waiting_share``: 1 - fit's rate from files / its rate on synthetic batches.
+    """
+    ratios = {}
+    floor = _measured(results, "pipeline_floor")
+    for name in PIPELINES:
+        result = _measured(results, f"pipeline_{name}")
+        if result is None:
+            continue
+        threads = result["threads"]
+        for k, rate in threads.items():
+            base = floor["threads"].get(k) if floor else None
+            ratios[f"pipeline_{name}_per_thread_over_floor_{k}t"] = _ratio(
+                rate["per_thread"], base["per_thread"] if base else None
+            )
+        if "1" in threads and "2" in threads:
+            ratios[f"pipeline_{name}_2t_over_1t"] = _ratio(
+                threads["2"]["median"], threads["1"]["median"]
+            )
+    float_batch, uint8_batch = (
+        (_measured(results, f"pipeline_{name}") or {}).get("batch") for name in BYTES_PIPELINES
+    )
+    if float_batch and uint8_batch:
+        ratios["batch_bytes_float32_over_uint8"] = _ratio(
+            float_batch["bytes"], uint8_batch["bytes"]
+        )
+    files, synthetic = _measured(results, "fit_files"), _measured(results, "fit_synthetic")
+    if files and synthetic:
+        ratios["fit_waiting_share"] = 1 - files["median"] / synthetic["median"]
+    return ratios
+
+
+def _threads_label(k, cpu_count):
+    label = f"{k} thread" + ("s" if k > 1 else "")
+    return label + (" (all)" if k == cpu_count else "")
+
+
+def print_pipeline(results, ratios, sizes, line):
+    """The input pipeline's section: rates per thread count, bytes per batch, fit."""
+    measured = {name: _measured(results, f"pipeline_{name}") for name in PIPELINES}
+    first = next((r for r in measured.values() if r), None)
+    if first:
+        counts = sorted(first["threads"], key=int)
+        line(
+            f"[input pipeline, {first['size']} px, realistic JPEGs ({first['images']} files, "
+            f"{first['file_bytes'] / first['images'] / 1024:.0f} KiB average): img/s (per thread)]"
+        )
+        header = f"  {'pipeline':<36}" + "".join(
+            f"{_threads_label(int(k), first['cpu_count']):>17}" for k in counts
+        )
+        header += "".join(f"{'/floor ' + k + 't':>10}" for k in counts)
+        header += f"{'2t/1t':>7}{'peak MB':>9}"
+        line(header)
+        line("  " + "-" * (len(header) - 2))
+    for name, label in PIPELINES.items():
+        key = f"pipeline_{name}"
+        if key not in results:
+            continue
+        if measured[name] is None:
+            line(f"  {label:<36} FAILED: {results[key]['error'].splitlines()[0]}")
+            continue
+        threads = measured[name]["threads"]
+        row = f"  {label:<36}" + "".join(
+            f"{threads[k]['median']:.0f} ({threads[k]['per_thread']:.0f})".rjust(17)
+            for k in counts
+        )
+        for k in counts:
+            ratio = ratios.get(f"pipeline_{name}_per_thread_over_floor_{k}t")
+            row += f"{ratio:>10.2f}" if ratio is not None else f"{'':>10}"
+        scaling = ratios.get(f"pipeline_{name}_2t_over_1t")
+        row += f"{scaling:>6.2f}x" if scaling is not None else f"{'':>7}"
+        line(row + f"{measured[name]['peak_memory_mb']:>9.0f}")
+    if first:
+        line(
+            f"  img/s: whole passes over the files, median of {sizes['pipeline_repeats']} after "
+            f"a warm-up pass, batch {sizes['pipeline_batch']}"
+        )
+        line("  /floor kt: the per-thread rate over the floor's at k threads")
+    batches = [(measured.get(name) or {}).get("batch") for name in BYTES_PIPELINES]
+    if any(batches):
+        line()
+        line("[bytes per batch shipped to the model, as the pipelines batch them]")
+        for name, batch in zip(BYTES_PIPELINES, batches):
+            if batch:
+                shape = "x".join(str(d) for d in batch["shape"])
+                line(
+                    f"  {PIPELINES[name]:<36} {batch['dtype']:>8} {shape:<17}"
+                    f"{batch['bytes']:>13,} B {batch['bytes'] / 2**20:>7.1f} MiB"
+                )
+        ratio = ratios.get("batch_bytes_float32_over_uint8")
+        if ratio is not None:
+            line(f"  float32 / uint8: {ratio:.2f}x the bytes")
+    _print_fit(results, ratios, line)
+
+
+def _print_fit(results, ratios, line):
+    fits = {"fit_files": results.get("fit_files"), "fit_synthetic": results.get("fit_synthetic")}
+    done = [r for r in fits.values() if r and "error" not in r]
+    if not any(fits.values()):
+        return
+    line()
+    if done:
+        r = done[0]
+        line(
+            f"[end-to-end fit, {r['model']} at {r['size']} px, batch {r['batch']}, uint8 in, "
+            f"augmentation on the device: median of {r['steps']} steps]"
+        )
+        line(f"  {'':<36}{'img/s':>10}{'img/CPU-s':>11}{'peak MB':>9}")
+    for name, result in fits.items():
+        label = CONFIGS[name][1]
+        if result is None:
+            continue
+        if "error" in result:
+            line(f"  {label:<36} FAILED: {result['error'].splitlines()[0]}")
+            continue
+        note = "XLA" if result["jit_compile"] else "no XLA"
+        line(
+            f"  {label:<36}{result['median']:>10.2f}{result['per_cpu_second']:>11.2f}"
+            f"{result['peak_memory_mb']:>9.0f}  ({note})"
+        )
+    share = ratios.get("fit_waiting_share")
+    if share is not None:
+        line(f"  waiting for data (1 - files / synthetic): {share:.1%}")

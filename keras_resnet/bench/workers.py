@@ -8,19 +8,25 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
+
+from keras_resnet.bench import pipeline
 
 # Sizes of the full run and of --quick.
 FULL = dict(
     infer_size=224, infer_batch=32, infer_repeats=5,
     train_size=128, train_batch=32, train_steps=6, train_warmup=2,
-    build_repeats=3, pipeline_images=256, pipeline_repeats=3,
+    build_repeats=3, pipeline_images=256, pipeline_size=224, pipeline_batch=64,
+    # ResNet-50 trains at a few img/s on 2 cores: 4 steps of fit take about a minute.
+    pipeline_repeats=3, fit_model="resnet50", fit_size=224, fit_batch=32, fit_warmup=1,
+    fit_steps=3,
 )
 QUICK = dict(
     infer_size=64, infer_batch=8, infer_repeats=2,
     train_size=64, train_batch=8, train_steps=2, train_warmup=1,
-    build_repeats=1, pipeline_images=32, pipeline_repeats=2,
+    build_repeats=1, pipeline_images=32, pipeline_size=224, pipeline_batch=64,
+    pipeline_repeats=3, fit_model="small-resnet", fit_size=64, fit_batch=32, fit_warmup=2,
+    fit_steps=3,
 )
 
 GROUPS = ("machine", "build", "inference", "training", "pipeline")
@@ -36,8 +42,37 @@ def _median_rate(items, seconds, cpu_seconds=None):
     return result
 
 
+# The CPU features that decide how fast convolutions and JPEG decoding run
+# (x86 "flags", Arm "Features" in /proc/cpuinfo).
+SIMD_FLAGS = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16",
+    "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8",
+    "asimd", "sve", "sve2", "bf16", "i8mm",
+)
+
+
+def cpu_description(cpuinfo_path="/proc/cpuinfo"):
+    """``{"cpu_model": str, "cpu_flags": [...]}``: the model name and its ``SIMD_FLAGS``."""
+    model, flags = None, set()
+    try:
+        with open(cpuinfo_path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Hardware") and model is None:
+                    model = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return {
+        "cpu_model": model or platform.processor() or platform.machine(),
+        "cpu_flags": [flag for flag in SIMD_FLAGS if flag in flags],
+    }
+
+
 def worker_machine(sizes):
-    """The CPU flags that decide precision, and matrix-product GFLOP/s."""
+    """The CPU's model and flags (those that decide precision), and matrix-product GFLOP/s."""
     import keras
 
     from keras_resnet import deploy
@@ -48,6 +83,8 @@ def worker_machine(sizes):
         "cpu_bfloat16": hardware.cpu_has_bfloat16(),
         "gpu_compute_capability": hardware.gpu_compute_capability(),
         "auto_precision": hardware.resolve_precision("auto", allowed=deploy.PRECISIONS),
+        "cpu_count": os.cpu_count(),
+        **cpu_description(),
     }
     n = 1024 if sizes is QUICK else 2048
     for dtype in ("float32", "bfloat16"):
@@ -171,48 +208,6 @@ def worker_training(sizes, library):
     return {**_median_rate(batch, times[warmup:], cpu_times[warmup:]), **extra}
 
 
-def worker_pipeline(sizes):
-    """Images per second of keras_resnet.data's training pipeline for ResNet-50.
-
-    JPEG decode, the paper's augmentation (section 3.4: shorter side random in
-    [256, 480], scaled here by ``train_size / 224``; a random crop; a flip;
-    AlexNet's PCA colour noise) and ResNet-50's ``preprocess_input``, on JPEGs
-    written to a temporary folder.
-    """
-    import numpy as np
-    import tensorflow as tf
-
-    from keras_resnet import data
-
-    rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory() as folder:
-        files = []
-        for i in range(sizes["pipeline_images"]):
-            # Smooth random images (upsampled noise) compress like photographs,
-            # about ImageNet's average size (500 x 375).
-            small = rng.uniform(0, 255, (24, 32, 3)).astype("float32")
-            image = tf.cast(tf.image.resize(small, (375, 500)), tf.uint8)
-            path = os.path.join(folder, f"{i:05d}.jpg")
-            tf.io.write_file(path, tf.io.encode_jpeg(image, quality=90))
-            files.append(path)
-        dataset = data.make_dataset(
-            files,
-            None,
-            transform=data.training_transform("imagenet", image_size=sizes["train_size"]),
-            preprocessing_mode="caffe",
-            batch_size=sizes["train_batch"],
-        )
-        for _ in dataset:  # Warm-up: tracing, file cache.
-            pass
-        times = []
-        for _ in range(sizes["pipeline_repeats"]):
-            start = time.perf_counter()
-            for _ in dataset:
-                pass
-            times.append(time.perf_counter() - start)
-    return _median_rate(len(files), times)
-
-
 # name: (group, label, worker, arguments)
 CONFIGS = {
     "machine": ("machine", "matrix product, CPU flags", worker_machine, ()),
@@ -225,8 +220,19 @@ CONFIGS = {
     "infer_fast": ("inference", "keras_resnet optimize_for_inference", worker_inference, ("ours", "fast")),
     "train_keras": ("training", "keras.applications fit, Keras defaults", worker_training, ("keras",)),
     "train_ours": ("training", "keras_resnet fit, package defaults", worker_training, ("ours",)),
-    "pipeline": ("pipeline", "keras_resnet.data JPEG + augmentation", worker_pipeline, ()),
 }
+CONFIGS.update(
+    {
+        f"pipeline_{name}": ("pipeline", label, pipeline.worker_pipeline, (name,))
+        for name, label in pipeline.PIPELINES.items()
+    }
+)
+CONFIGS["fit_files"] = (
+    "pipeline", "fit from files (make_dataset)", pipeline.worker_fit, ("files",)
+)
+CONFIGS["fit_synthetic"] = (
+    "pipeline", "fit on synthetic uint8 in memory", pipeline.worker_fit, ("synthetic",)
+)
 
 
 def run_worker(name, quick):
