@@ -93,7 +93,12 @@ def test_prepare_then_train_end_to_end(prepared, tmp_path, capsys):
     assert len((run_dir / "log.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
     # The run's weights evaluate through the same uint8 path.
     assert cli.main(["evaluate", "--run-dir", str(run_dir), "--data", str(tmp_path / "src")]) == 0
-    assert "(24 images, best.weights.h5)" in capsys.readouterr().out
+    folder_result = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "(24 images, best.weights.h5)" in folder_result
+    # The same 24 images from the shards: the same accuracy.
+    argv = ["evaluate", "--run-dir", str(run_dir), "--data", str(prepared), "--split", "train"]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == folder_result
 
 
 @pytest.mark.parametrize("damage", ["truncate", "foreign"])

@@ -18,19 +18,11 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet import preprocessing
-from keras_resnet.data import crops
+from keras_resnet.data import crops, device
 
-# AlexNet's PCA of ImageNet RGB pixels (values in [0, 1]), as published with
-# fb.resnet.torch; eigenvalues are scaled to [0, 255] where they are used.
-_PCA_EIGVAL = np.array([0.2175, 0.0188, 0.0045], dtype=np.float32)
-_PCA_EIGVEC = np.array(
-    [
-        [-0.5675, 0.7192, 0.4009],
-        [-0.5808, -0.0045, -0.8140],
-        [-0.5836, -0.6948, 0.4203],
-    ],
-    dtype=np.float32,
-)
+# AlexNet's PCA of ImageNet RGB pixels, as the device-side layer uses them.
+_PCA_EIGVAL = np.array(device.PCA_EIGENVALUES, dtype=np.float32)
+_PCA_EIGVEC = np.array(device.PCA_EIGENVECTORS, dtype=np.float32)
 
 
 def decode_image(path):
@@ -134,7 +126,3 @@ def preprocess(image, mode):
     if mode == "caffe":
         return tf.reverse(image, axis=[-1]) - preprocessing.CAFFE_BGR_MEAN
     raise ValueError(f"`mode` should be 'caffe', 'tf' or 'torch'. Received: mode={mode!r}")
-
-
-def resize_square(image, size):
-    return tf.image.resize(image, [size, size], method="bilinear")

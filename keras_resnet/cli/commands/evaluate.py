@@ -11,7 +11,14 @@ def register(subparsers):
         "a digits run is evaluated on its held-out test split.",
     )
     parser.add_argument("--run-dir", required=True, help="run directory of `keras-resnet train`")
-    parser.add_argument("--data", default=None, help="image folder, one sub-folder per class")
+    parser.add_argument(
+        "--data", default=None,
+        help="image folder, one sub-folder per class, or a folder written by `keras-resnet "
+        "prepare` (its --split)",
+    )
+    parser.add_argument(
+        "--split", default="val", help="with prepared data: the split to evaluate (default val)"
+    )
     parser.add_argument(
         "--weights", default="best",
         help="best (default), final, or a weights file",
@@ -46,6 +53,8 @@ def run(args):
         if config["data"] != "digits":
             raise UsageError("--data is required for a run not trained on the digits")
         images, labels = data.load_digits(seed=config["seed"])["test"]
+    elif data.is_prepared(args.data):
+        images, labels = _prepared_split(args, config["class_names"]), None
     else:
         try:
             folder = data.image_folder(args.data, class_names=config["class_names"])
@@ -60,7 +69,12 @@ def run(args):
     else:
         transform = data.eval_transform(augmentation, image_size=size)
     # uint8 batches; the model's first layer applies the run's preprocess_input.
-    dataset = data.make_dataset(images, labels, transform=transform, batch_size=args.batch_size)
+    if labels is None:  # Records of prepared shards.
+        dataset = data.records_dataset(images, transform=transform, batch_size=args.batch_size)
+    else:
+        dataset = data.make_dataset(
+            images, labels, transform=transform, batch_size=args.batch_size
+        )
     model = training.build_model(
         config["model"], classes=config["classes"], image_size=size,
         input_preprocessing={"mode": config["preprocessing"]},
@@ -79,6 +93,27 @@ def run(args):
         f"top-5: {results['top5']:.4f}  ({results['count']} images, {os.path.basename(weights)})"
     )
     return 0
+
+
+def _prepared_split(args, class_names):
+    """The records of ``--split`` of prepared data, checked against the run's classes."""
+    from keras_resnet import data
+    from keras_resnet.cli.errors import UsageError
+
+    try:
+        index = data.read_index(args.data)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if index.class_names != list(class_names):
+        raise UsageError(
+            f"{args.data} has other classes than the run ({len(index.class_names)} against "
+            f"{len(class_names)}; prepared data must list the run's classes in its order)"
+        )
+    if args.split not in index.splits:
+        raise UsageError(
+            f"--split {args.split!r} is not in {args.data} (it has: {', '.join(index.splits)})"
+        )
+    return data.shard_records(index.splits[args.split])
 
 
 def _report_skipped(folder):
