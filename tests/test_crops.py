@@ -217,3 +217,21 @@ def test_cmyk_and_grayscale_jpegs_decode_as_rgb(photo):
     window = lambda shape: tf.stack([0, 0, shape[0], shape[1]])  # noqa: E731
     out = data.CropTransform(window, 200).decode(tf.constant(gray)).numpy()
     assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+
+
+def test_png_with_alpha_or_16_bits_decodes_as_its_rgb(photo, tmp_path):
+    small = photo[:120, :160]
+    alpha = np.dstack([small, np.full(small.shape[:2], 128, np.uint8)])
+    deep = small.astype(np.uint16) * 257  # 16-bit, the same picture
+    fixed = lambda shape: tf.constant([10.0, 20.0, 100.0, 100.0])  # noqa: E731
+    transform = data.CropTransform(fixed, 50)
+    reference = transform(small).numpy().astype(int)
+    buffer = io.BytesIO()
+    Image.fromarray(alpha, "RGBA").save(buffer, "PNG")
+    ours = transform.decode(tf.constant(buffer.getvalue())).numpy()
+    # The alpha channel is dropped, not blended: the colour values stay.
+    np.testing.assert_array_equal(ours, reference)
+    # PIL writes 16-bit RGB PNGs only through NumPy-free paths; TensorFlow can.
+    deep_png = tf.io.encode_png(tf.constant(deep)).numpy()
+    ours = transform.decode(tf.constant(deep_png)).numpy()
+    np.testing.assert_array_equal(ours, reference)
