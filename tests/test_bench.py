@@ -24,8 +24,9 @@ def _pipeline(rate_1, rate_2, batch=None):
         "label": "x", "images": 256, "file_bytes": 256 * 56 * 1024, "size": 224, "cpu_count": 2,
         "median": rate_2, "peak_memory_mb": 500.0,
         "threads": {
-            "1": {"median": rate_1, "per_thread": rate_1},
-            "2": {"median": rate_2, "per_thread": rate_2 / 2},
+            "1": {"median": rate_1, "per_thread": rate_1, "per_cpu_second": rate_1, "runs": []},
+            "2": {"median": rate_2, "per_thread": rate_2 / 2, "per_cpu_second": rate_2 / 2,
+                  "runs": []},
         },
     }
     if batch:
@@ -113,6 +114,19 @@ def test_rounds_merge_to_the_median_and_the_highest_memory():
     assert merged["per_cpu_second"] == 2.0
     assert merged["peak_memory_mb"] == 300.0
     assert merged["rounds"] == runs
+
+
+def test_rounds_merge_each_thread_count_to_its_median():
+    runs = [_pipeline(100.0, 150.0), _pipeline(90.0, 190.0), _pipeline(120.0, 170.0)]
+    for run, rates in zip(runs, ([1.0], [2.0], [3.0])):
+        run["threads"]["1"]["runs"] = rates
+    merged = report.merge_rounds(runs)
+    assert merged["threads"]["1"]["median"] == 100.0
+    assert merged["threads"]["2"]["median"] == 170.0
+    assert merged["threads"]["2"]["per_thread"] == 85.0
+    assert merged["threads"]["1"]["runs"] == [1.0, 2.0, 3.0]
+    # The rounds themselves are kept as they were measured.
+    assert merged["rounds"][1]["threads"]["2"]["median"] == 190.0
 
 
 def test_float32_ceiling_from_the_matrix_product_speed():
@@ -217,6 +231,12 @@ def test_realistic_jpegs_have_imagenet_sizes_and_are_the_same_every_run(tmp_path
     assert len(set(sides)) > 6  # the sizes vary
 
 
+def test_pipeline_passes_must_be_whole_batches():
+    sizes = dict(workers.QUICK, pipeline_images=100, pipeline_batch=64)
+    with pytest.raises(ValueError, match="Received: 100 and 64"):
+        pipeline.worker_pipeline(sizes, "floor")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["crop_train", "shards"])
 def test_quick_pipeline_worker_measures_every_thread_count(name):
@@ -227,6 +247,7 @@ def test_quick_pipeline_worker_measures_every_thread_count(name):
         assert len(rate["runs"]) == workers.QUICK["pipeline_repeats"]
         assert rate["median"] > 0
         assert rate["per_thread"] == pytest.approx(rate["median"] / int(k))
+        assert rate["per_cpu_second"] > 0
     if name in pipeline.BYTES_PIPELINES:
         # The bytes of a real batch of 256 uint8 224 px images.
         assert result["batch"] == {
@@ -238,6 +259,6 @@ def test_quick_pipeline_worker_measures_every_thread_count(name):
 def test_quick_fit_from_files_measures_its_steps():
     sizes = dict(workers.QUICK, fit_warmup=1, fit_steps=2, pipeline_images=8, fit_batch=4)
     result = pipeline.worker_fit(sizes, "files")
-    assert len(result["runs"]) == 2
+    assert len(result["runs"]) == 2 and len(result["warmup_seconds"]) == 1
     assert result["median"] > 0 and result["per_cpu_second"] > 0
     assert (result["model"], result["size"], result["batch"]) == ("small-resnet", 64, 4)

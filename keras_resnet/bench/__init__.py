@@ -31,10 +31,12 @@ passes over the files for the pipeline, steps for ``fit``). The table
 goes to stdout, everything to ``--json PATH`` if asked.
 
 Usage (``python -m keras_resnet.bench`` and ``python benchmarks/bench.py`` are the same):
-    keras-resnet bench             # the full run (about 6 minutes on 2 idle cores)
+    keras-resnet bench             # the full run (about 6 minutes on 2 idle cores,
+                                   # plus 4.5 for the pipeline group)
     keras-resnet bench --rounds 2  # twice, in alternating order (for a loaded CPU)
-    keras-resnet bench --quick     # small sizes, a smoke test (about 3 minutes)
+    keras-resnet bench --quick     # small sizes, a smoke test (about 3 + 2 minutes)
     keras-resnet bench --json results.json --only inference
+    keras-resnet bench --only pipeline  # the input pipeline and fit from files
 """
 
 import argparse

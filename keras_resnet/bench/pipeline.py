@@ -8,7 +8,8 @@ images would compress, and so decode, unlike photographs.
 
 Each pipeline is timed at 1 thread, 2 threads and all of them (a private
 ``tf.data`` thread pool of that size, one thread per op, ``map`` with that
-many parallel calls), over whole passes after a warm-up pass; each pipeline
+many parallel calls), over whole passes after a warm-up pass, read from one
+iterator over the repeated files as ``fit`` reads them; each pipeline
 in its own worker process, its thread counts one after the other in it. The
 floor is what any pipeline must at least do: decode the whole JPEG and
 resize it.
@@ -138,24 +139,34 @@ def _with_threads(dataset, threads):
     return dataset.with_options(options)
 
 
-def _passes(dataset, repeats):
-    """Seconds of each of ``repeats`` whole passes, after one warm-up pass."""
-    for _ in dataset:  # Warm-up: tracing, the file cache.
-        pass
-    times = []
+def _passes(dataset, batches, repeats):
+    """Wall and CPU seconds of ``repeats`` passes of ``batches`` batches, after a warm-up pass.
+
+    One iterator over the repeated dataset, as training reads it: a new
+    iterator per pass would add its start (graph rewrites, thread pool, the
+    first batch made from nothing) to every pass.
+    """
+    iterator = iter(dataset)
+
+    def one_pass():
+        for _ in range(batches):
+            next(iterator)
+
+    one_pass()  # Warm-up: tracing, the file cache.
+    times, cpu_times = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in dataset:
-            pass
+        start, cpu_start = time.perf_counter(), time.process_time()
+        one_pass()
         times.append(time.perf_counter() - start)
-    return times
+        cpu_times.append(time.process_time() - cpu_start)
+    return times, cpu_times
 
 
 def worker_pipeline(sizes, name):
     """Images per second of pipeline ``name`` at each thread count, on ``realistic_jpegs``.
 
     Returns:
-        ``threads``: ``{"1": {"median", "runs", "per_thread"}, ...}``;
+        ``threads``: ``{"1": {"median", "runs", "per_thread", "per_cpu_second"}, ...}``;
         ``median``: the rate with every core; the files' count and size;
         for ``BYTES_PIPELINES``, the dtype, shape and bytes of a real batch
         of ``BYTES_BATCH``.
@@ -165,6 +176,11 @@ def worker_pipeline(sizes, name):
     from keras_resnet import data
 
     size, batch = sizes["pipeline_size"], sizes["pipeline_batch"]
+    if sizes["pipeline_images"] % batch:
+        raise ValueError(
+            "`pipeline_images` should be a multiple of `pipeline_batch`, so that a pass is "
+            f"whole batches. Received: {sizes['pipeline_images']} and {batch}"
+        )
     function = _element_function(name, size)
     with tempfile.TemporaryDirectory() as folder:
         images = os.path.join(folder, "images")
@@ -188,12 +204,15 @@ def worker_pipeline(sizes, name):
             "threads": {},
         }
         for threads in thread_counts():
-            dataset = source.map(function, num_parallel_calls=threads)
+            dataset = source.repeat().map(function, num_parallel_calls=threads)
             dataset = _with_threads(dataset.batch(batch).prefetch(tf.data.AUTOTUNE), threads)
-            rates = [len(paths) / s for s in _passes(dataset, sizes["pipeline_repeats"])]
+            times, cpu_times = _passes(dataset, len(paths) // batch, sizes["pipeline_repeats"])
+            rates = [len(paths) / s for s in times]
             median = statistics.median(rates)
             result["threads"][str(threads)] = {
-                "median": median, "runs": rates, "per_thread": median / threads
+                "median": median, "runs": rates, "per_thread": median / threads,
+                # Images per CPU-second of the whole process: less sensitive to other load.
+                "per_cpu_second": statistics.median(len(paths) / s for s in cpu_times),
             }
         result["median"] = result["threads"][str(thread_counts()[-1])]["median"]
         if name in BYTES_PIPELINES:

@@ -18,14 +18,20 @@ def merge_rounds(runs):
             merged[key] = statistics.median(run[key] for run in runs)
     if "threads" in merged:
         merged["threads"] = {
-            threads: {
-                key: statistics.median(run["threads"][threads][key] for run in runs)
-                for key in ("median", "per_thread")
-            }
-            for threads in merged["threads"]
+            k: _merge_thread_count([run["threads"][k] for run in runs]) for k in merged["threads"]
         }
     merged["peak_memory_mb"] = max(run["peak_memory_mb"] for run in runs)
     merged["rounds"] = runs if len(runs) > 1 else None
+    return merged
+
+
+def _merge_thread_count(rounds):
+    """A pipeline's rates at one thread count over the rounds: medians, every pass's rate."""
+    merged = {
+        key: statistics.median(r[key] for r in rounds)
+        for key in ("median", "per_thread", "per_cpu_second")
+    }
+    merged["runs"] = [rate for r in rounds for rate in r["runs"]]
     return merged
 
 
@@ -261,8 +267,8 @@ def print_pipeline(results, ratios, sizes, line):
         line(row + f"{measured[name]['peak_memory_mb']:>9.0f}")
     if first:
         line(
-            f"  img/s: whole passes over the files, median of {sizes['pipeline_repeats']} after "
-            f"a warm-up pass, batch {sizes['pipeline_batch']}"
+            f"  img/s: passes over the files (one iterator), median of "
+            f"{sizes['pipeline_repeats']} after a warm-up pass, batch {sizes['pipeline_batch']}"
         )
         line("  /floor kt: the per-thread rate over the floor's at k threads")
     batches = [(measured.get(name) or {}).get("batch") for name in BYTES_PIPELINES]
