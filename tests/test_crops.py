@@ -235,3 +235,28 @@ def test_png_with_alpha_or_16_bits_decodes_as_its_rgb(photo, tmp_path):
     deep_png = tf.io.encode_png(tf.constant(deep)).numpy()
     ours = transform.decode(tf.constant(deep_png)).numpy()
     np.testing.assert_array_equal(ours, reference)
+
+
+def test_fast_training_view_is_the_exact_view_up_to_rounding_and_aliasing(photo):
+    contents = tf.constant(jpeg_bytes(photo))  # 427 x 640
+    decoded = tf.io.decode_jpeg(contents, channels=3)
+    for window in ([10.0, 21.0, 300.0, 300.0], [0.0, 0.0, 224.0, 224.0], [100.0, 300.0, 327.0, 340.0]):
+        fast = decoding.decode_crop(contents, tf.constant(window), SIZE).numpy().astype(float)
+        exact = decoding.view_of(decoded, tf.constant(window), SIZE).numpy()
+        shifted = decoding.view_of(decoded, tf.constant(window) + [1.0, 1.0, 0, 0], SIZE).numpy()
+        # Whole-pixel windows: only the missing antialiasing differs, far
+        # less than the same view one source pixel off.
+        error = np.abs(fast - exact).mean()
+        assert error < 3.5 and error < 0.5 * np.abs(fast - shifted).mean(), window
+    # A fractional window is rounded to whole pixels (under half a pixel off).
+    window = tf.constant([10.3, 20.6, 300.2, 300.2])
+    np.testing.assert_array_equal(
+        decoding.decode_crop(contents, window, SIZE).numpy(),
+        decoding.decode_crop(contents, tf.constant([10.0, 21.0, 300.0, 300.0]), SIZE).numpy(),
+    )
+    # A PNG takes the same whole-pixel path after a full decode.
+    png = tf.constant(png_bytes(photo))
+    window = tf.constant([10.0, 20.0, 300.0, 300.0])
+    crop = tf.io.decode_png(png, channels=3)[10:310, 20:320]
+    expected = decoding.to_uint8(tf.image.resize(crop, [SIZE, SIZE])).numpy()
+    np.testing.assert_array_equal(decoding.decode_crop(png, window, SIZE).numpy(), expected)

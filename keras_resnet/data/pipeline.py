@@ -38,17 +38,24 @@ class CropTransform:
     """A view chosen as a window of source pixels, resized to ``size``; uint8 out.
 
     Attributes:
-        window: Function of int32 ``[height, width]`` returning the window
-            ``[top, left, height, width]`` (``keras_resnet.data.crops``).
+        window: Function of int32 ``[height, width]`` returning the source
+            window ``[top, left, height, width]`` (``keras_resnet.data.crops``).
         size: Output side.
+        exact: ``True``: the exact view, antialiased (``decoding.decode_view``:
+            the float pipeline's pixels). ``False``: whole-pixel window, plain
+            bilinear (``decoding.decode_crop``), about 1.5x faster; training
+            uses it, evaluation the exact view.
     """
 
     window: Callable
     size: int
+    exact: bool = True
 
     def decode(self, contents):
         """Reads the window from a file's bytes (crop, then decode)."""
-        return decoding.decode_view(contents, self.window, self.size)
+        if self.exact:
+            return decoding.decode_view(contents, self.window, self.size)
+        return decoding.decode_crop(contents, self.window, self.size)
 
     def __call__(self, image):
         """The same view of an already decoded image (HWC, any dtype)."""
@@ -101,6 +108,8 @@ def training_transform(augmentation, *, image_size):
     ``"imagenet"``: the paper's scale augmentation to ``image_size`` crops
     (shorter side in [256, 480] scaled by ``image_size / 224``).
     ``"inception"``: random-resized-crop (area 8% to 100%, aspect 3/4 to 4/3).
+    Both decode only the crop and resize it with plain bilinear
+    interpolation (``CropTransform(exact=False)``).
     ``"cifar"`` / ``"translate"``: resize to ``image_size``, then pad-and-crop.
     ``"none"``: the evaluation transform. The flip and lighting noise are the
     device's (``device_augmentation``).
@@ -111,9 +120,10 @@ def training_transform(augmentation, *, image_size):
         return CropTransform(
             lambda shape: crops.scale_augmentation_window(shape, size=image_size, scale=scale),
             image_size,
+            exact=False,
         )
     if augmentation == "inception":
-        return CropTransform(crops.random_resized_crop_window, image_size)
+        return CropTransform(crops.random_resized_crop_window, image_size, exact=False)
     if augmentation in ("cifar", "translate"):
         pad, square = _pad(image_size), _square(image_size)
 
