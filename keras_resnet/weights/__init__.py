@@ -9,6 +9,10 @@ Modules:
     archive: ``.keras`` archives unpacked in memory, their sizes checked first.
     errors: ``WeightsFileError`` and ``WeightsMismatchError``.
     legacy_resnext: converting keras-applications' ResNeXt layout.
+    torch_files: PyTorch checkpoints (``.pth``, ``.safetensors``) read as numpy
+        arrays, without torch and without running anything from them.
+    torch_convert: torchvision's and timm's tensor names and layouts into
+        this package's Keras layers, every shape checked first.
 
 This layer knows weight files, not models: it never imports the
 architectures or the catalogue (``keras_resnet.register_weights``, which
@@ -19,6 +23,7 @@ Example:
     >>> model = keras_resnet.ResNet50(weights=None, include_top=False)
     >>> keras_resnet.load_weights(model, "imagenet")          # registered tag
     >>> keras_resnet.load_weights(model, "/data/run/best.weights.h5")
+    >>> keras_resnet.load_weights(model, "resnet50-11ad3fa6.pth")    # torchvision's
 """
 
 from keras_resnet import _deprecated
@@ -44,6 +49,8 @@ from keras_resnet.weights.resolve import (
     load_weights,
     resolve_weights,
 )
+from keras_resnet.weights.torch_convert import load_torch_checkpoint
+from keras_resnet.weights.torch_files import read_state_dict
 
 __all__ = [
     "HEAD",
@@ -60,7 +67,9 @@ __all__ = [
     "is_path",
     "load_file",
     "load_source",
+    "load_torch_checkpoint",
     "load_weights",
+    "read_state_dict",
     "records",
     "resolve",
     "resolve_weights",

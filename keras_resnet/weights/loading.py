@@ -6,7 +6,9 @@ Handled formats:
   tf.keras / tf_keras), including keras-applications' ResNeXt files, whose
   grouped convolutions are converted (see ``legacy_resnext``);
 * Keras 3 ``.weights.h5``;
-* Keras 3 ``.keras`` archives (their ``model.weights.h5``).
+* Keras 3 ``.keras`` archives (their ``model.weights.h5``);
+* PyTorch checkpoints (``.pth``, ``.pt``, ``.bin``, ``.safetensors``), read
+  without running them and converted (``torch_files``, ``torch_convert``).
 
 Layers are matched by name (the Keras names every builder keeps). Every
 layer is checked before anything is assigned, so a file that does not fit
@@ -25,7 +27,7 @@ import os
 
 import numpy as np
 
-from keras_resnet.weights import archive, legacy_resnext
+from keras_resnet.weights import archive, legacy_resnext, torch_convert, torch_files
 from keras_resnet.weights.errors import WeightsFileError, WeightsMismatchError, first_line
 
 #: Name of the classifier layer, the one part that fine-tuning replaces.
@@ -45,7 +47,8 @@ def load_file(model, path, *, skip_head=False):
 
     Args:
         model: A built Keras model.
-        path: A ``.h5`` (legacy), ``.weights.h5`` or ``.keras`` file.
+        path: A ``.h5`` (legacy), ``.weights.h5`` or ``.keras`` file, or a
+            PyTorch checkpoint (torchvision's or timm's layer names).
         skip_head: Leave the ``predictions`` layer as it is, whatever the
             file holds for it (fine-tuning with another number of classes).
 
@@ -55,6 +58,9 @@ def load_file(model, path, *, skip_head=False):
             is left unchanged.
     """
     path = os.fspath(path)
+    if os.path.isfile(path) and torch_files.is_torch_file(path):
+        torch_convert.load_torch_checkpoint(model, path, skip_head=skip_head)
+        return
     zipped = _is_archive(path)
     with _open_hdf5(path, zipped=zipped) as f:
         try:

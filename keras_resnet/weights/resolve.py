@@ -11,7 +11,7 @@ exists already.
 import dataclasses
 import os
 
-from keras_resnet.weights import download, loading, registry
+from keras_resnet.weights import download, loading, registry, torch_files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +52,7 @@ def is_path(weights):
     if isinstance(weights, os.PathLike):
         return True
     text = str(weights)
-    if os.sep in text or text.endswith((".h5", ".hdf5", ".keras")):
+    if os.sep in text or text.endswith((".h5", ".hdf5", ".keras", *torch_files.SUFFIXES)):
         return True
     if text in {record.tag for record in registry.records()}:
         return False
@@ -119,7 +119,8 @@ def load_weights(model, weights, *, model_name=None, include_top=None, skip_head
         model: A built Keras model (a ``keras_resnet`` builder's, or any model
             whose layer names match the file).
         weights: A tag registered for ``model_name`` (``"imagenet"``), or the
-            path of a legacy ``.h5``, ``.weights.h5`` or ``.keras`` file.
+            path of a legacy ``.h5``, ``.weights.h5`` or ``.keras`` file, or of
+            a PyTorch checkpoint (``.pth``, ``.pt``, ``.bin``, ``.safetensors``).
         model_name: The registry key of the architecture; defaults to
             ``model.name``. Only used for tags.
         include_top: Whether ``model`` has its classifier; defaults to

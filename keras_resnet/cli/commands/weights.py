@@ -1,9 +1,11 @@
-"""``keras-resnet weights list|fetch|verify``: the registry and the cache.
+"""``keras-resnet weights list|fetch|verify|convert``: the registry, the cache, PyTorch files.
 
 What succeeded goes to stdout (the paths fetched, the files verified), what
 failed to stderr, one line per file; the exit status is non-zero if anything
 failed, and a bad setting (a mirror variable that is not a URL, an unusable
-deadline) stops the command with one line and status 2.
+deadline) stops the command with one line and status 2. ``convert`` writes
+a PyTorch checkpoint once as a Keras ``.weights.h5`` file; a checkpoint that
+cannot be read or does not fit the model is one line and status 2.
 """
 
 import os
@@ -47,6 +49,21 @@ def register(subparsers):
         "--delete", action="store_true", help="delete cached files that fail the check"
     )
     verifying.set_defaults(func=run_verify)
+
+    converting = actions.add_parser(
+        "convert",
+        help="write a PyTorch checkpoint (.pth, .safetensors) as a Keras .weights.h5 file",
+        description="Reads a torchvision or timm checkpoint without running it, "
+        "loads it into the named model (every shape checked) and saves the "
+        "model's weights. The classifier's width is the checkpoint's; a "
+        "checkpoint without 'fc' gives a model without its top.",
+    )
+    converting.add_argument("source", metavar="SRC", help="a .pth, .pt, .bin or .safetensors file")
+    converting.add_argument("--model", required=True, help="the architecture, see `keras-resnet models`")
+    converting.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="where to write (a .weights.h5 file)"
+    )
+    converting.set_defaults(func=run_convert)
 
 
 def run_list(args):
@@ -125,6 +142,45 @@ def run_verify(args):
             _fail(f"UNREADABLE {path}: {errors.one_line(e)}")
             bad += 1
     return 1 if bad else 0
+
+
+def run_convert(args):
+    from keras_resnet.cli import quiet
+
+    entry = errors.model_entry(args.model)
+    if not args.output.endswith(".weights.h5"):
+        raise errors.UsageError(
+            f"the output must be a .weights.h5 file. Received: -o {args.output}"
+        )
+    if not getattr(args, "debug", False):
+        quiet.import_backend_quietly()
+    from keras_resnet import catalog
+    from keras_resnet.weights import torch_convert, torch_files
+    from keras_resnet.weights.errors import WeightsFileError, WeightsMismatchError
+
+    try:
+        state_dict = torch_files.read_state_dict(args.source)
+        classes = torch_convert.classes(state_dict)
+        model = catalog.build(
+            entry.name, weights=None, include_top=classes is not None, classes=classes or 1000
+        )
+        torch_convert.assign(torch_convert.torch_to_keras(state_dict, model, source=args.source))
+    except (OSError, WeightsFileError, WeightsMismatchError) as e:
+        raise errors.UsageError(errors.one_line(e)) from None
+    folder = os.path.dirname(os.path.abspath(args.output))
+    # Keras wants the suffix; the rename makes the file appear whole or not at all.
+    temporary = os.path.join(folder, f".{os.path.basename(args.output)}.{os.getpid()}.weights.h5")
+    try:
+        model.save_weights(temporary)
+        os.replace(temporary, args.output)
+    except OSError as e:
+        raise errors.UsageError(f"cannot write {args.output}: {errors.one_line(e)}") from None
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    head = f"{classes} classes" if classes else "no top"
+    print(f"ok     {args.output} ({entry.name}, {head}, {len(model.weights)} weights)")
+    return 0
 
 
 def _verify_one(path, record, *, delete):
