@@ -490,3 +490,47 @@ def test_cli_convert_bad_input_is_one_line(resnet18_checkpoint, tmp_path, capsys
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and words in err, err
     assert not any(tmp_path.iterdir())
+
+
+# The oracle: torchvision's and timm's ResNets run by torch itself.
+
+
+def _torch_python():
+    """A Python with torch: KERAS_RESNET_TORCH_PYTHON, or this one if it has torch."""
+    import importlib.util
+    import os
+    import sys
+
+    if os.environ.get("KERAS_RESNET_TORCH_PYTHON"):
+        return os.environ["KERAS_RESNET_TORCH_PYTHON"]
+    return sys.executable if importlib.util.find_spec("torch") else None
+
+
+@pytest.mark.slow
+@pytest.mark.backend_agnostic
+@pytest.mark.skipif(_torch_python() is None, reason="needs torch (KERAS_RESNET_TORCH_PYTHON)")
+@pytest.mark.parametrize(
+    "name",
+    ["resnet18", "resnet50b", "resnet50c", "resnet50d", "resnext50_32x4d", "wide_resnet50_2"],
+)
+def test_checkpoints_saved_by_torch_give_torchs_logits(tmp_path, name):
+    import subprocess
+
+    from keras_resnet import catalog
+
+    if name not in catalog.list_models(None):
+        pytest.skip(f"{name} is not in the catalogue")
+    script = FIXTURES / "torch_resnets.py"
+    subprocess.run([_torch_python(), str(script), name, str(tmp_path)], check=True)
+    data = np.load(tmp_path / f"{name}.npz")
+    files = [p for p in (tmp_path / f"{name}.pth", tmp_path / f"{name}.safetensors") if p.exists()]
+    for path in files:
+        model = catalog.build(
+            name, weights=str(path), input_shape=(64, 64, 3), classes=10,
+            classifier_activation=None,
+        )
+        logits = np.asarray(model(data["x"], training=False))
+        # Seen with torch 2.13: 2.8e-7 to 1.5e-6 (resnet50d).
+        error = np.max(np.abs(logits - data["logits"])) / np.max(np.abs(data["logits"]))
+        assert error < 1e-5, (path.name, error)
+        keras.backend.clear_session()
