@@ -91,16 +91,18 @@ def _emit(obj, out):
     return out
 
 
-def _write_pth(path, tree, storages, *, drop=()):
+def _write_pth(path, tree, storages, *, drop=(), byteorder="little"):
     """Writes ``tree`` (dicts of ``Tensor``) as torch.save does; ``storages``: key -> array."""
     pickled = bytes(_emit(tree, bytearray(b"\x80\x02"))) + b"."
     name = pathlib.Path(path).stem
+    order = "<" if byteorder == "little" else ">"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
         z.writestr(f"{name}/data.pkl", pickled)
-        z.writestr(f"{name}/byteorder", "little")
+        z.writestr(f"{name}/byteorder", byteorder)
         for key, array in storages.items():
             if key not in drop:
-                z.writestr(f"{name}/data/{key}", np.ascontiguousarray(array).tobytes())
+                data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(order))
+                z.writestr(f"{name}/data/{key}", data.tobytes())
         z.writestr(f"{name}/version", "3\n")
     return path
 
@@ -238,6 +240,20 @@ def test_the_numpy_writer_agrees_with_torch_on_strided_views(tmp_path):
     ours = read_state_dict(_write_pth(tmp_path / "views.pth", tree, {"0": base}))
     for key in tree:
         np.testing.assert_array_equal(ours[key], real[key], err_msg=key)
+
+
+@pytest.mark.backend_agnostic
+def test_a_big_endian_file_reads_the_same_numbers(tmp_path):
+    # torch writes its machine's byte order and says which in <archive>/byteorder.
+    arrays = {"a": np.linspace(-2, 2, 12, dtype="float32").reshape(3, 4),
+              "b": np.arange(-3, 3, dtype="int64")}
+    tree, storages = {}, {}
+    for key, (name, array) in enumerate(arrays.items()):
+        tree[name], storages[str(key)] = _contiguous(str(key), array)
+    got = read_state_dict(_write_pth(tmp_path / "big.pth", tree, storages, byteorder="big"))
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(got[name], array)
+        assert got[name].dtype.isnative
 
 
 # (b) ResNet18 from a torchvision-named checkpoint of its own weights.
@@ -401,6 +417,36 @@ def test_damaged_storages_are_one_line(tmp_path):
              "holds 16 bytes, its pickle declares 6 x FloatStorage (24 bytes)")
     beyond = {"fc.bias": Tensor("0", data, (4,), (2,))}
     _refused(_write_pth(tmp_path / "beyond.pth", beyond, {"0": data}), "reaches element 6")
+
+
+@pytest.mark.backend_agnostic
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
+    import tracemalloc
+
+    numel = 64 << 20  # 256 MB of float32 zeros, deflated to about 250 KB
+    tree = {"fc.bias": Tensor("0", np.zeros(1, "float32"), (numel,), (1,))}
+    tree["fc.bias"].storage = np.lib.stride_tricks.as_strided(
+        np.zeros(1, "float32"), (numel,), (0,)
+    )
+    path = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("bomb/data.pkl", bytes(_emit(tree, bytearray(b"\x80\x02"))) + b".")
+        with z.open("bomb/data/0", "w", force_zip64=True) as member:
+            for _ in range(numel * 4 >> 20):
+                member.write(bytes(1 << 20))
+    model = _fresh_resnet18()
+    tracemalloc.start()
+    try:
+        with pytest.raises(WeightsFileError) as info:
+            keras_resnet.load_weights(model, path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 << 20, f"unpacked before refusing: {peak} bytes at the peak"
+    message = str(info.value)
+    assert len(message.splitlines()) == 1, message
+    for word in (str(path), "zip bomb", "bomb/data/0", f"{numel * 4} bytes"):
+        assert word in message, message
 
 
 @pytest.mark.backend_agnostic
