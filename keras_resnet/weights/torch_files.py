@@ -92,9 +92,11 @@ def read_state_dict(path):
     elif kind == "legacy":
         raise WeightsFileError(
             f"{path} is a PyTorch file of the format before torch 1.6, which cannot be "
-            "read without running its pickle; load it in a current torch and save it "
-            "again (torch.save(torch.load(path), new_path)), or save it as .safetensors."
+            "read without running its pickle; save it again with a current torch "
+            "(torch.save(torch.load(path, weights_only=True), new_path)) or as .safetensors."
         )
+    elif os.path.getsize(path) == 0:
+        raise WeightsFileError(f"{path} is empty (0 bytes): not a PyTorch checkpoint.")
     else:
         raise WeightsFileError(
             f"{path} is not a PyTorch checkpoint: neither a torch.save zip file nor "

@@ -147,13 +147,15 @@ def run_verify(args):
 def run_convert(args):
     from keras_resnet.cli import quiet
 
-    entry = errors.model_entry(args.model)
     if not args.output.endswith(".weights.h5"):
         raise errors.UsageError(
             f"the output must be a .weights.h5 file. Received: -o {args.output}"
         )
     if not getattr(args, "debug", False):
+        # Before the catalogue, which imports Keras: its backend's start-up log
+        # is not about this command.
         quiet.import_backend_quietly()
+    entry = errors.model_entry(args.model)
     from keras_resnet import catalog
     from keras_resnet.weights import torch_convert, torch_files
     from keras_resnet.weights.errors import WeightsFileError, WeightsMismatchError
