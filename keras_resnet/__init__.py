@@ -1,5 +1,8 @@
 """ResNet, ResNetV2 and ResNeXt for Keras 3: build, load and train.
 
+Keras's networks and torchvision's and timm's layouts (ResNet-B, -C, -D,
+wide ResNet, ResNeXt 32x4d ...), built as PyTorch builds them.
+
 The package, lowest layer first (each imports only the layers below it):
 ``preprocessing``; ``weights`` (registry, downloads, files); ``architectures``
 (layers, blocks, factories, tables); ``catalog`` (every model by name);
@@ -30,6 +33,20 @@ _EXPORTS = {
     "ResNet152V2": "architectures.resnet",
     "ResNeXt50": "architectures.resnet",
     "ResNeXt101": "architectures.resnet",
+    "ResNet50B": "architectures.resnet",
+    "ResNet101B": "architectures.resnet",
+    "ResNet152B": "architectures.resnet",
+    "ResNet50C": "architectures.resnet",
+    "ResNet18D": "architectures.resnet",
+    "ResNet34D": "architectures.resnet",
+    "ResNet50D": "architectures.resnet",
+    "ResNet101D": "architectures.resnet",
+    "ResNet152D": "architectures.resnet",
+    "WideResNet50_2": "architectures.resnet",
+    "WideResNet101_2": "architectures.resnet",
+    "ResNeXt50_32x4d": "architectures.resnet",
+    "ResNeXt101_32x8d": "architectures.resnet",
+    "ResNeXt101_64x4d": "architectures.resnet",
     "build": "catalog",
     "list_models": "catalog",
     "register_weights": "catalog",
@@ -93,6 +110,20 @@ __all__ = [
     "ResNet152V2",
     "ResNeXt50",
     "ResNeXt101",
+    "ResNet50B",
+    "ResNet101B",
+    "ResNet152B",
+    "ResNet50C",
+    "ResNet18D",
+    "ResNet34D",
+    "ResNet50D",
+    "ResNet101D",
+    "ResNet152D",
+    "WideResNet50_2",
+    "WideResNet101_2",
+    "ResNeXt50_32x4d",
+    "ResNeXt101_32x8d",
+    "ResNeXt101_64x4d",
     "blocks",
     "build",
     "decode_predictions",

@@ -8,7 +8,10 @@ training and the weights registry all come here.
 
 Families:
     ``"imagenet"``: ResNet-18 ... ResNeXt-101 (keras.applications' names and
-        weights), and with ``include_plain=True`` the paper's plain-18/34.
+        weights), torchvision's and timm's layouts (``resnet50b``,
+        ``resnet50c``, ``resnet18d`` ... ``resnet152d``, ``wide_resnet50_2``,
+        ``resnext101_32x8d`` ...), and with ``include_plain=True`` the
+        paper's plain-18/34.
     ``"cifar"``: the paper's CIFAR networks, ResNet-20 ... ResNet-1202, the
         pre-activation ResNet-164/1001, and plain ``plainN`` for any
         ``N = 6n + 2``.

@@ -7,9 +7,12 @@ Modules, lowest first:
     basic: the paper's two-convolution block (ResNet-18/34, CIFAR nets).
     blocks: keras.applications' ``block1/2/3`` with the stacks that repeat
         them (and the basic block, re-exported).
+    stems: the PyTorch layouts' stems (torchvision's 7x7, timm's deep 3x3).
+    table: the ImageNet depth table, one ``Architecture`` row per name:
+        Keras's, torchvision's and timm's (ResNet-B/C/D, wide, ResNeXt).
     common: what every factory shares (input shape, argument checks, head).
     resnet: the ImageNet family: ``ResNet(stack_fn, preact, use_bias, ...)``,
-        the depth table, ``ResNet50`` ...
+        ``from_table``, ``ResNet50`` ... ``ResNet50D`` ...
     cifar: the paper's CIFAR networks and the demo's small network.
 
 Names are looked up in ``keras_resnet.catalog``, above this layer.

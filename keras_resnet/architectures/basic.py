@@ -47,10 +47,11 @@ def basic_block(
     pad = kernel_size // 2
 
     def project():
+        source, conv_stride = residual.projection_input(x, stride, options, name)
         shortcut = layers.Conv2D(
-            filters, 1, strides=stride, use_bias=False, name=name + "_0_conv"
-        )(x)
-        return residual.batch_norm(name + "_0_bn")(shortcut)
+            filters, 1, strides=conv_stride, use_bias=False, name=name + "_0_conv"
+        )(source)
+        return residual.batch_norm(name + "_0_bn", epsilon=options.bn_epsilon)(shortcut)
 
     shortcut = residual.shortcut_branch(
         x, filters, stride, conv_shortcut, options, name, project
@@ -60,12 +61,12 @@ def basic_block(
     x = layers.Conv2D(
         filters, kernel_size, strides=stride, use_bias=False, name=name + "_1_conv"
     )(x)
-    x = residual.batch_norm(name + "_1_bn")(x)
+    x = residual.batch_norm(name + "_1_bn", epsilon=options.bn_epsilon)(x)
     x = layers.Activation("relu", name=name + "_1_relu")(x)
 
     x = layers.ZeroPadding2D(padding=pad, name=name + "_2_pad")(x)
     x = layers.Conv2D(filters, kernel_size, use_bias=False, name=name + "_2_conv")(x)
-    x = residual.batch_norm(name + "_2_bn", options.zero_init_gamma)(x)
+    x = residual.batch_norm(name + "_2_bn", options.zero_init_gamma, options.bn_epsilon)(x)
 
     x = residual.merge(shortcut, x, name, survival_prob, name + "_add")
     return layers.Activation("relu", name=name + "_out")(x)

@@ -15,10 +15,12 @@ The Keras names are kept as the public names:
   ResNet-18/34 from the paper (defined in ``basic``, re-exported here).
 
 Every block and stack also takes keyword-only ``options`` (a
-``residual.BlockOptions``: the shortcut type and zero-initialised last BN gamma) and a
+``residual.BlockOptions``: the shortcut type, zero-initialised last BN gamma,
+BatchNorm's epsilon and ResNet-D's average-pool downsampling) and a
 per-block ``survival_prob`` for stochastic depth. Their defaults build
-exactly the keras.applications layers; the other values add or remove layers
-and are meant for training from scratch.
+exactly the keras.applications layers; the other shortcut and gamma values
+add or remove layers and are meant for training from scratch, the epsilon and
+pooling ones build torchvision's and timm's layouts (``table``).
 """
 
 from keras import layers
@@ -31,6 +33,7 @@ from keras_resnet.architectures.residual import (  # noqa: F401
     BN_EPSILON,
     DEFAULT_OPTIONS,
     SHORTCUTS,
+    TORCH_BN_EPSILON,
     BlockOptions,
     channel_axis,
 )
@@ -68,27 +71,28 @@ def block1(
     """
 
     def project():
+        source, conv_stride = residual.projection_input(x, stride, options, name)
         shortcut = layers.Conv2D(
-            4 * filters, 1, strides=stride, name=name + "_0_conv"
-        )(x)
-        return residual.batch_norm(name + "_0_bn")(shortcut)
+            4 * filters, 1, strides=conv_stride, name=name + "_0_conv"
+        )(source)
+        return residual.batch_norm(name + "_0_bn", epsilon=options.bn_epsilon)(shortcut)
 
     shortcut = residual.shortcut_branch(
         x, 4 * filters, stride, conv_shortcut, options, name, project
     )
 
     x = layers.Conv2D(filters, 1, strides=stride, name=name + "_1_conv")(x)
-    x = residual.batch_norm(name + "_1_bn")(x)
+    x = residual.batch_norm(name + "_1_bn", epsilon=options.bn_epsilon)(x)
     x = layers.Activation("relu", name=name + "_1_relu")(x)
 
     x = layers.Conv2D(
         filters, kernel_size, padding="same", name=name + "_2_conv"
     )(x)
-    x = residual.batch_norm(name + "_2_bn")(x)
+    x = residual.batch_norm(name + "_2_bn", epsilon=options.bn_epsilon)(x)
     x = layers.Activation("relu", name=name + "_2_relu")(x)
 
     x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
-    x = residual.batch_norm(name + "_3_bn", options.zero_init_gamma)(x)
+    x = residual.batch_norm(name + "_3_bn", options.zero_init_gamma, options.bn_epsilon)(x)
 
     x = residual.merge(shortcut, x, name, survival_prob, name + "_add")
     return layers.Activation("relu", name=name + "_out")(x)
@@ -165,13 +169,14 @@ def block2(
             "convolution, not a BN: there is no last gamma to zero. "
             "Received: zero_init_gamma=True"
         )
-    preact = residual.batch_norm(name + "_preact_bn")(x)
+    preact = residual.batch_norm(name + "_preact_bn", epsilon=options.bn_epsilon)(x)
     preact = layers.Activation("relu", name=name + "_preact_relu")(preact)
 
     def project():
+        source, conv_stride = residual.projection_input(preact, stride, options, name)
         return layers.Conv2D(
-            4 * filters, 1, strides=stride, name=name + "_0_conv"
-        )(preact)
+            4 * filters, 1, strides=conv_stride, name=name + "_0_conv"
+        )(source)
 
     shortcut = residual.shortcut_branch(
         x, 4 * filters, stride, conv_shortcut, options, name, project
@@ -185,7 +190,7 @@ def block2(
     x = layers.Conv2D(
         filters, 1, strides=1, use_bias=False, name=name + "_1_conv"
     )(preact)
-    x = residual.batch_norm(name + "_1_bn")(x)
+    x = residual.batch_norm(name + "_1_bn", epsilon=options.bn_epsilon)(x)
     x = layers.Activation("relu", name=name + "_1_relu")(x)
 
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=name + "_2_pad")(x)
@@ -196,7 +201,7 @@ def block2(
         use_bias=False,
         name=name + "_2_conv",
     )(x)
-    x = residual.batch_norm(name + "_2_bn")(x)
+    x = residual.batch_norm(name + "_2_bn", epsilon=options.bn_epsilon)(x)
     x = layers.Activation("relu", name=name + "_2_relu")(x)
 
     x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
@@ -245,6 +250,7 @@ def block3(
     *,
     options=DEFAULT_OPTIONS,
     survival_prob=1.0,
+    out_filters=None,
 ):
     """The ResNeXt bottleneck block: a grouped 3x3 between two 1x1 convs.
 
@@ -253,6 +259,11 @@ def block3(
     grouped convolution is one ``Conv2D(groups=groups)`` layer; legacy files
     that stored it as a depthwise convolution plus a summing 1x1 convolution
     are converted when they are loaded.
+
+    With ``groups=1`` and ``out_filters=4 * filters`` it is torchvision's
+    ``Bottleneck`` (the "ResNet-B" of He et al. 2018: the stride on the 3x3
+    convolution); torchvision's wide and ResNeXt networks are the same block
+    with a wider or grouped middle convolution and ``out_filters`` set.
 
     Args:
         x: Input tensor.
@@ -265,6 +276,8 @@ def block3(
         options: A ``BlockOptions``; the default builds Keras's block.
         survival_prob: Stochastic-depth survival probability of the
             residual branch; 1.0 adds no layer.
+        out_filters: Output channels of the block; None for Keras's
+            ``(64 // groups) * filters``.
 
     Returns:
         Output tensor of the block.
@@ -274,20 +287,21 @@ def block3(
             f"`filters` must be divisible by `groups`. Received: "
             f"filters={filters}, groups={groups}"
         )
-    out_channels = (64 // groups) * filters
+    out_channels = out_filters or (64 // groups) * filters
 
     def project():
+        source, conv_stride = residual.projection_input(x, stride, options, name)
         shortcut = layers.Conv2D(
-            out_channels, 1, strides=stride, use_bias=False, name=name + "_0_conv"
-        )(x)
-        return residual.batch_norm(name + "_0_bn")(shortcut)
+            out_channels, 1, strides=conv_stride, use_bias=False, name=name + "_0_conv"
+        )(source)
+        return residual.batch_norm(name + "_0_bn", epsilon=options.bn_epsilon)(shortcut)
 
     shortcut = residual.shortcut_branch(
         x, out_channels, stride, conv_shortcut, options, name, project
     )
 
     x = layers.Conv2D(filters, 1, use_bias=False, name=name + "_1_conv")(x)
-    x = residual.batch_norm(name + "_1_bn")(x)
+    x = residual.batch_norm(name + "_1_bn", epsilon=options.bn_epsilon)(x)
     x = layers.Activation("relu", name=name + "_1_relu")(x)
 
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=name + "_2_pad")(x)
@@ -299,11 +313,11 @@ def block3(
         use_bias=False,
         name=name + "_2_conv",
     )(x)
-    x = residual.batch_norm(name + "_2_bn")(x)
+    x = residual.batch_norm(name + "_2_bn", epsilon=options.bn_epsilon)(x)
     x = layers.Activation("relu", name=name + "_2_relu")(x)
 
     x = layers.Conv2D(out_channels, 1, use_bias=False, name=name + "_3_conv")(x)
-    x = residual.batch_norm(name + "_3_bn", options.zero_init_gamma)(x)
+    x = residual.batch_norm(name + "_3_bn", options.zero_init_gamma, options.bn_epsilon)(x)
 
     x = residual.merge(shortcut, x, name, survival_prob, name + "_add")
     return layers.Activation("relu", name=name + "_out")(x)
@@ -319,6 +333,7 @@ def stack3(
     *,
     options=DEFAULT_OPTIONS,
     survival_probs=None,
+    out_filters=None,
 ):
     """A stage of ResNeXt blocks; the first one projects and strides.
 
@@ -332,12 +347,13 @@ def stack3(
         options: A ``BlockOptions`` for every block of the stage.
         survival_probs: One stochastic-depth survival probability per
             block, or None for none.
+        out_filters: Output channels of every block; None for Keras's rule.
 
     Returns:
         Output tensor of the stage.
     """
     probs = residual.check_survival_probs(survival_probs, blocks)
-    kw = dict(groups=groups, options=options)
+    kw = dict(groups=groups, options=options, out_filters=out_filters)
     x = block3(x, filters, stride=stride1, name=name + "_block1", survival_prob=probs[0], **kw)
     for i in range(2, blocks + 1):
         x = block3(

@@ -19,6 +19,10 @@ from keras_resnet.architectures.layers import ZeroPadShortcut
 # default) would shift every normalised activation.
 BN_EPSILON = 1.001e-5
 
+# PyTorch's BatchNorm2d default, which torchvision's and timm's weights were
+# trained with: their converted weights need it to give the same outputs.
+TORCH_BN_EPSILON = 1e-5
+
 
 def channel_axis():
     """Returns the channel axis of 4-D image tensors for the global format."""
@@ -44,10 +48,20 @@ class BlockOptions:
             branch to zero, so that every block starts as its shortcut
             (Goyal et al. 2017). Pre-activation blocks have no BN there and
             refuse it.
+        bn_epsilon: The epsilon of every BatchNorm of the blocks:
+            ``BN_EPSILON`` for Keras's networks, ``TORCH_BN_EPSILON`` for the
+            PyTorch layouts.
+        avg_down: Downsample a projection shortcut with a 2x2 average pool
+            before its 1x1 convolution, which then has stride 1 (the
+            "ResNet-D" of He et al. 2018, "Bag of Tricks"; timm's
+            ``avg_down``), instead of striding the 1x1 convolution and
+            discarding three pixels in four.
     """
 
     shortcut: str = "B"
     zero_init_gamma: bool = False
+    bn_epsilon: float = BN_EPSILON
+    avg_down: bool = False
 
     def __post_init__(self):
         if self.shortcut not in SHORTCUTS:
@@ -60,15 +74,27 @@ class BlockOptions:
                 "`zero_init_gamma` should be True or False. "
                 f"Received: zero_init_gamma={self.zero_init_gamma!r}"
             )
+        if (
+            isinstance(self.bn_epsilon, bool)
+            or not isinstance(self.bn_epsilon, (int, float))
+            or not self.bn_epsilon > 0
+        ):
+            raise ValueError(
+                f"`bn_epsilon` should be a positive number. Received: bn_epsilon={self.bn_epsilon!r}"
+            )
+        if not isinstance(self.avg_down, bool):
+            raise ValueError(
+                f"`avg_down` should be True or False. Received: avg_down={self.avg_down!r}"
+            )
 
 
 DEFAULT_OPTIONS = BlockOptions()
 
 
-def batch_norm(name, zero_gamma=False):
+def batch_norm(name, zero_gamma=False, epsilon=BN_EPSILON):
     return layers.BatchNormalization(
         axis=channel_axis(),
-        epsilon=BN_EPSILON,
+        epsilon=epsilon,
         gamma_initializer="zeros" if zero_gamma else "ones",
         name=name,
     )
@@ -96,6 +122,24 @@ def shortcut_branch(x, out_channels, stride, conv_shortcut, options, name, proje
     if kind == "C" or (conv_shortcut is None and reshapes) or conv_shortcut:
         return project()
     return x
+
+
+def projection_input(x, stride, options, name):
+    """The input of a projection shortcut's 1x1 convolution, and that convolution's stride.
+
+    With ``options.avg_down`` and a stride, a 2x2 average pool
+    (``{name}_0_pool``) downsamples first and the convolution keeps stride 1.
+    timm pools with ``ceil_mode=True, count_include_pad=False``: on an odd
+    side the last window hangs over the edge and averages the pixels it
+    covers. ``padding="same"`` pads at the end only and also averages the
+    covered pixels alone, so both give the same output on any size.
+    """
+    if options.avg_down and stride > 1:
+        pooled = layers.AveragePooling2D(
+            2, strides=stride, padding="same", name=name + "_0_pool"
+        )(x)
+        return pooled, 1
+    return x, stride
 
 
 def merge(shortcut, residual, name, survival_prob, add_name):

@@ -1,18 +1,21 @@
-"""The ResNet factory, the one depth table, and the named builders.
+"""The ResNet factory and the named builders over the depth table.
 
 ``ResNet(stack_fn, preact, use_bias, ...)`` mirrors keras.applications'
 factory: a stem (7x7/2 convolution, 3x3/2 max-pool), the stages built by
 ``stack_fn``, then a classifier or a pooling head. Each named builder
-(``ResNet50`` ...) is a thin function over the ``ARCHITECTURES`` table.
+(``ResNet50`` ..., ``ResNet50D`` ..., ``ResNeXt101_32x8d``) is a thin
+function over a row of ``ARCHITECTURES`` (``table``, re-exported here).
 
 References:
     He, Zhang, Ren, Sun. Deep Residual Learning for Image Recognition. 2015.
     He, Zhang, Ren, Sun. Identity Mappings in Deep Residual Networks. 2016.
     Xie, Girshick, Dollar, Tu, He. Aggregated Residual Transformations for
     Deep Neural Networks (ResNeXt). 2017.
+    Zagoruyko, Komodakis. Wide Residual Networks. 2016.
+    He, Zhang, Zhang, Xie, Li, Li. Bag of Tricks for Image Classification
+    with Convolutional Neural Networks. 2018 (ResNet-B, -C, -D).
 """
 
-import dataclasses
 import functools
 
 import keras
@@ -21,69 +24,7 @@ from keras import layers
 from keras_resnet import _deprecated
 from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import blocks, common, residual
-
-
-@dataclasses.dataclass(frozen=True)
-class Architecture:
-    """One row of the depth table.
-
-    Attributes:
-        stack: The stage builder (``blocks.stack1`` ...).
-        stage_sizes: Blocks per stage, conv2 to conv5.
-        widths: The ``filters`` argument of each stage.
-        strides: The ``stride1`` argument of each stage. v1 and ResNeXt
-            downsample at the start of conv3..conv5; Keras's v2 at the end of
-            conv2..conv4.
-        preact: Pre-activation (v2) network: no BN/ReLU in the stem, a
-            ``post_bn`` before the head.
-        use_bias: Bias on the stem convolution.
-        preprocessing: The ``preprocess_input`` mode the family was trained
-            with (``"caffe"``, ``"tf"`` or ``"torch"``).
-    """
-
-    stack: callable
-    stage_sizes: tuple
-    widths: tuple = (64, 128, 256, 512)
-    strides: tuple = (1, 2, 2, 2)
-    preact: bool = False
-    use_bias: bool = True
-    preprocessing: str = "caffe"
-
-    @property
-    def depth(self):
-        """Weighted layers: the stem, every convolution on the residual path, the classifier."""
-        convs_per_block = 2 if self.stack is blocks.basic_stack else 3
-        return 2 + convs_per_block * sum(self.stage_sizes)
-
-
-_basic = functools.partial(
-    Architecture, blocks.basic_stack, use_bias=False, preprocessing="torch"
-)
-_v1 = functools.partial(Architecture, blocks.stack1)
-_v2 = functools.partial(
-    Architecture, blocks.stack2, strides=(2, 2, 2, 1), preact=True, preprocessing="tf"
-)
-_resnext = functools.partial(
-    Architecture,
-    blocks.stack3,
-    widths=(128, 256, 512, 1024),
-    use_bias=False,
-    preprocessing="torch",
-)
-
-#: The ImageNet family, by Keras model name.
-ARCHITECTURES = {
-    "resnet18": _basic((2, 2, 2, 2)),
-    "resnet34": _basic((3, 4, 6, 3)),
-    "resnet50": _v1((3, 4, 6, 3)),
-    "resnet101": _v1((3, 4, 23, 3)),
-    "resnet152": _v1((3, 8, 36, 3)),
-    "resnet50v2": _v2((3, 4, 6, 3)),
-    "resnet101v2": _v2((3, 4, 23, 3)),
-    "resnet152v2": _v2((3, 8, 36, 3)),
-    "resnext50": _resnext((3, 4, 6, 3)),
-    "resnext101": _resnext((3, 4, 23, 3)),
-}
+from keras_resnet.architectures.table import ARCHITECTURES, Architecture  # noqa: F401
 
 
 def make_stack_fn(arch, *, options=blocks.DEFAULT_OPTIONS, survival_prob=None):
@@ -107,6 +48,10 @@ def make_stack_fn(arch, *, options=blocks.DEFAULT_OPTIONS, survival_prob=None):
                 extra["options"] = options
             if survival_prob is not None:
                 extra["survival_probs"] = probs[first : first + num_blocks]
+            if arch.groups is not None:
+                extra["groups"] = arch.groups
+            if arch.out_widths is not None:
+                extra["out_filters"] = arch.out_widths[i]
             x = arch.stack(
                 x, filters, num_blocks, stride1=stride, name=f"conv{i + 2}", **extra
             )
@@ -129,6 +74,8 @@ def ResNet(
     classes=1000,
     classifier_activation="softmax",
     weights_name=None,
+    *,
+    stem_fn=None,
 ):
     """Instantiates a ResNet, ResNetV2 or ResNeXt from a stage builder.
 
@@ -156,6 +103,9 @@ def ResNet(
         weights_name: The registry key of the architecture's published
             weights (``"resnet50"``); defaults to ``model_name``, so that
             renaming a model does not lose its weights when this is given.
+        stem_fn: Function from the input to the stem's output before the
+            max pool (``stems.deep_stem`` ...); None for Keras's 7x7 stem,
+            shaped by ``preact`` and ``use_bias``.
 
     Returns:
         A ``keras.Model``.
@@ -187,9 +137,12 @@ def ResNet(
     img_input = common.model_input(input_tensor, input_shape)
 
     axis = residual.channel_axis()
-    x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
-    x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
-    if not preact:
+    if stem_fn is not None:
+        x = stem_fn(img_input)
+    else:
+        x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
+        x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
+    if stem_fn is None and not preact:
         x = layers.BatchNormalization(
             axis=axis, epsilon=residual.BN_EPSILON, name="conv1_bn"
         )(x)
@@ -253,7 +206,12 @@ def from_table(
             weights were not trained with.
     """
     arch = ARCHITECTURES[key]
-    options = blocks.BlockOptions(shortcut=shortcut, zero_init_gamma=zero_init_gamma)
+    options = blocks.BlockOptions(
+        shortcut=shortcut,
+        zero_init_gamma=zero_init_gamma,
+        bn_epsilon=arch.bn_epsilon,
+        avg_down=arch.avg_down,
+    )
     if shortcut != "B" and weights is not None and not weights_lib.is_path(weights):
         raise ValueError(
             "The published weights were trained with shortcut option 'B'; "
@@ -276,15 +234,16 @@ def from_table(
         pooling=pooling,
         classes=classes,
         classifier_activation=classifier_activation,
+        stem_fn=arch.stem and functools.partial(arch.stem, epsilon=arch.bn_epsilon),
     )
 
 
 def plain_names():
-    """The paper's plain networks: the basic-block rows without shortcuts."""
+    """The paper's plain networks: its basic-block rows (Keras's stem) without shortcuts."""
     return [
         key.replace("resnet", "plain", 1)
         for key, arch in ARCHITECTURES.items()
-        if arch.stack is blocks.basic_stack
+        if arch.stack is blocks.basic_stack and arch.stem is None
     ]
 
 
@@ -321,11 +280,18 @@ def _builder(key, public_name):
             model_name=None if shortcut is None and name == key else name,
         )
 
+    if arch.stem is None:
+        origin = f"""The same call as ``keras.applications.{public_name}`` where Keras has one;
+    layer names and order match Keras's, so its weight files load unchanged."""
+    else:
+        origin = f"""torchvision's or timm's ``{key}`` layout (He et al. 2018, "Bag of
+    Tricks"; Xie et al. 2017; Zagoruyko and Komodakis 2016), built as PyTorch
+    builds it: converted PyTorch weights give the same outputs. No weights are
+    registered for it yet: pass ``weights=None`` or a weight file."""
     builder.__name__ = builder.__qualname__ = public_name
     builder.__doc__ = f"""Instantiates {public_name} ({arch.depth} layers, stages {arch.stage_sizes}).
 
-    The same call as ``keras.applications.{public_name}`` where Keras has one;
-    layer names and order match Keras's, so its weight files load unchanged.
+    {origin}
     Inputs are preprocessed with ``preprocess_input(x, mode="{arch.preprocessing}")``.
 
     Args:
@@ -361,6 +327,20 @@ ResNet101V2 = _builder("resnet101v2", "ResNet101V2")
 ResNet152V2 = _builder("resnet152v2", "ResNet152V2")
 ResNeXt50 = _builder("resnext50", "ResNeXt50")
 ResNeXt101 = _builder("resnext101", "ResNeXt101")
+ResNet50B = _builder("resnet50b", "ResNet50B")
+ResNet101B = _builder("resnet101b", "ResNet101B")
+ResNet152B = _builder("resnet152b", "ResNet152B")
+ResNet50C = _builder("resnet50c", "ResNet50C")
+ResNet18D = _builder("resnet18d", "ResNet18D")
+ResNet34D = _builder("resnet34d", "ResNet34D")
+ResNet50D = _builder("resnet50d", "ResNet50D")
+ResNet101D = _builder("resnet101d", "ResNet101D")
+ResNet152D = _builder("resnet152d", "ResNet152D")
+WideResNet50_2 = _builder("wide_resnet50_2", "WideResNet50_2")
+WideResNet101_2 = _builder("wide_resnet101_2", "WideResNet101_2")
+ResNeXt50_32x4d = _builder("resnext50_32x4d", "ResNeXt50_32x4d")
+ResNeXt101_32x8d = _builder("resnext101_32x8d", "ResNeXt101_32x8d")
+ResNeXt101_64x4d = _builder("resnext101_64x4d", "ResNeXt101_64x4d")
 
 
 # `build`, `list_models` and `preprocess_input_for` are now the catalogue's.
