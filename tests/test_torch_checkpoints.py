@@ -9,6 +9,7 @@ storages as raw records) for models too large to keep as fixtures.
 
 import json
 import pathlib
+import re
 import struct
 import zipfile
 
@@ -272,6 +273,17 @@ def test_resnet18_round_trip_through_torch_layout(resnet18_checkpoint, tmp_path,
 
 
 @pytest.mark.backend_agnostic
+@pytest.mark.parametrize("name", ["model.pth", "model.pt", "pytorch_model.bin"])
+def test_a_bare_file_name_is_a_path(resnet18_checkpoint, tmp_path, monkeypatch, name):
+    # No separator: the suffix says it is a file, not a registered tag.
+    path, _, weights, _, _ = resnet18_checkpoint
+    (tmp_path / name).write_bytes(path.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    model = keras_resnet.build("resnet18", weights=name, input_shape=SHAPE, classes=7)
+    np.testing.assert_array_equal(model.get_weights()[0], weights[0])
+
+
+@pytest.mark.backend_agnostic
 def test_nested_and_data_parallel_checkpoints(resnet18_checkpoint, tmp_path):
     _, state_dict, weights, _, _ = resnet18_checkpoint
     tree, storages = {}, {}
@@ -479,6 +491,25 @@ def test_another_architecture_names_the_tensor(resnet18_checkpoint, tmp_path):
     with pytest.raises(WeightsMismatchError, match="no tensor for layer 'conv2_block3_1_conv'"):
         keras_resnet.load_weights(deeper, path)
     _assert_unchanged(deeper, before)
+
+
+@pytest.mark.backend_agnostic
+def test_a_torchvision_resnet50_into_keras_resnet50_says_which_to_build(tmp_path):
+    # Same layer names and kernel shapes, but keras.applications' convolutions
+    # have biases (and the stride in the 1x1): the error points to resnet50b.
+    rng = np.random.default_rng(0)
+    model = keras_resnet.build("resnet50", weights=None, input_shape=SHAPE, classes=7)
+    conv_bias = re.compile(r"(.*\.)?(conv\d|downsample\.0)\.bias")
+    state_dict = {
+        k: rng.normal(size=v.shape).astype(v.dtype)
+        for k, v in _torchvision_names(model).items() if not conv_bias.fullmatch(k)
+    }
+    path = _write_state_dict(tmp_path / "resnet50-0676ba61.pth", state_dict)
+    with pytest.raises(WeightsMismatchError) as info:
+        keras_resnet.load_weights(model, path)
+    message = str(info.value)
+    assert "no tensor for layer 'conv1_conv' (bias, shape (64,))" in message
+    assert "resnet50b" in message and len(message.splitlines()) == 1
 
 
 @pytest.mark.backend_agnostic

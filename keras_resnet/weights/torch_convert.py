@@ -112,7 +112,7 @@ def torch_to_keras(state_dict, model, *, source="the checkpoint", skip_head=Fals
             continue
         params = by_layer.get(name, {})
         for variable in layer.weights:
-            pairs.append(_pair(variable, layer, params, tensors, mismatch))
+            pairs.append(_pair(variable, layer, params, mismatch))
         extra = set(params) - {_short_name(v) for v in layer.weights}
         unused.extend(params[p][0] for p in sorted(extra))
     unused += [key for key in tensors if _keras_place(key, tensors) is None]
@@ -145,13 +145,21 @@ def classes(state_dict):
     return int(fc.shape[0]) if fc is not None and fc.ndim == 2 else None
 
 
-def _pair(variable, layer, params, tensors, mismatch):
+def _pair(variable, layer, params, mismatch):
     weight = _short_name(variable)
     expected = tuple(variable.shape)
     if weight not in params:
-        hint = _head_hint() if layer.name == _HEAD else (
-            " The checkpoint is for another architecture or depth."
-        )
+        if layer.name == _HEAD:
+            hint = _head_hint()
+        elif weight == "bias":
+            # The likeliest case: torchvision's ResNet-50 into keras.applications'.
+            hint = (
+                " This model's convolutions have biases, as keras.applications' "
+                "ResNet50/101/152; PyTorch's have none: build the torchvision layout "
+                "(resnet50b, ...) for this checkpoint."
+            )
+        else:
+            hint = " The checkpoint is for another architecture or depth."
         raise mismatch(
             f"the checkpoint has no tensor for layer {layer.name!r} ({weight}, shape "
             f"{expected}).{hint}"
