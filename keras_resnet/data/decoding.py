@@ -96,9 +96,9 @@ def decode_crop(contents, window, size):
     where that keeps at least ``size`` pixels), and resized with plain
     bilinear interpolation, as TensorFlow's reference ImageNet pipeline
     (``decode_and_crop_jpeg`` then ``tf.image.resize``) does. A view differs
-    from ``decode_view``'s by the rounding (under half a source pixel) and by
-    aliasing where the crop shrinks by more than about 1.5; the windows'
-    distribution is the same.
+    from ``decode_view``'s by the rounding (under half a source pixel), by
+    aliasing where the crop shrinks by more than about 1.5, and by truncating
+    rather than rounding to uint8; the windows' distribution is the same.
     """
     choose = window if callable(window) else (lambda shape: window)
 
@@ -122,7 +122,10 @@ def decode_crop(contents, window, size):
         return image[crop[0] : crop[0] + crop[2], crop[1] : crop[1] + crop[3]]
 
     image = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
-    image = to_uint8(tf.image.resize(image, [size, size], method="bilinear"))
+    # Bilinear interpolation of uint8 pixels stays in [0, 255]; truncating
+    # (a bias of half a level, which training does not see) instead of
+    # rounding saves a pass over the pixels, a tenth of the time.
+    image = tf.cast(tf.image.resize(image, [size, size], method="bilinear"), tf.uint8)
     image.set_shape([size, size, 3])
     return image
 
