@@ -13,6 +13,7 @@ Modules:
     device: ``InputPreprocessing``, the flip, lighting noise and
         ``preprocess_input`` on the accelerator (``keras.ops``).
     digits: scikit-learn's digits, the embedded dataset of the demo.
+    atomic: JSON files written whole or not at all (index, markers, caches).
     shards: the sharded TFRecord format of a prepared dataset; ``read_index``,
         ``shard_records`` (undecoded images and labels for ``tf.data``).
     prepare: ``prepare_shards``, an image folder written as shards, resumably.
@@ -21,6 +22,12 @@ TensorFlow is imported here on purpose: ``tf.data`` is the point of this
 part of the package. It feeds Keras on every backend.
 """
 
+from keras_resnet.data.crops import (
+    center_window,
+    random_resized_crop_window,
+    scale_augmentation_window,
+)
+from keras_resnet.data.device import InputPreprocessing
 from keras_resnet.data.digits import DIGITS_CLASS_NAMES, load_digits
 from keras_resnet.data.folders import (
     IMAGE_EXTENSIONS,
@@ -31,12 +38,6 @@ from keras_resnet.data.folders import (
     printable,
     verify_images,
 )
-from keras_resnet.data.crops import (
-    center_window,
-    random_resized_crop_window,
-    scale_augmentation_window,
-)
-from keras_resnet.data.device import InputPreprocessing
 from keras_resnet.data.pipeline import (
     AUGMENTATIONS,
     CropTransform,
@@ -72,24 +73,21 @@ from keras_resnet.data.transforms import (
 
 __all__ = [
     "AUGMENTATIONS",
-    "CropTransform",
-    "ImageTransform",
-    "InputPreprocessing",
-    "center_window",
-    "device_augmentation",
-    "random_resized_crop_window",
-    "records_dataset",
-    "scale_augmentation_window",
     "DIGITS_CLASS_NAMES",
     "IMAGE_EXTENSIONS",
-    "ImageFolder",
     "SHARD_FORMAT",
+    "CropTransform",
+    "ImageFolder",
+    "ImageTransform",
+    "InputPreprocessing",
     "ShardFile",
     "ShardIndex",
     "center_crop",
+    "center_window",
     "check_image",
     "cifar_train_transform",
     "decode_image",
+    "device_augmentation",
     "eval_transform",
     "find_images",
     "image_folder",
@@ -102,8 +100,11 @@ __all__ = [
     "prepare_shards",
     "preprocess",
     "printable",
+    "random_resized_crop_window",
     "read_index",
+    "records_dataset",
     "resize_shorter_side",
+    "scale_augmentation_window",
     "shard_records",
     "ten_crop",
     "ten_crop_transform",

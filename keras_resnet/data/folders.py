@@ -18,11 +18,11 @@ import json
 import logging
 import os
 import re
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
+from keras_resnet.data import atomic
 from keras_resnet.data.transforms import decode_image
 
 logger = logging.getLogger(__name__)
@@ -251,17 +251,9 @@ def _save_cache(path, entries, keys, *, changed):
     if not changed and len(kept) == len(entries):
         return
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump({"tensorflow": tf.__version__, "files": kept}, f, separators=(",", ":"))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic.write_json(
+            path, {"tensorflow": tf.__version__, "files": kept}, separators=(",", ":")
+        )
     except OSError as e:
         logger.debug("cannot write the verification cache %s: %s", path, e)
 

@@ -15,7 +15,7 @@ A dataset never drops an element: the i-th result belongs to the i-th file.
 
 import dataclasses
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf

@@ -34,7 +34,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.data import folders, shards
+from keras_resnet.data import atomic, folders, shards
 from keras_resnet.data.transforms import resize_shorter_side
 
 PLAN_FILE = "prepare.json"
@@ -113,7 +113,7 @@ def prepare_shards(
         raise ValueError(
             f"Class folder {empty[0]!r} has no readable images. Received: data={source!r}"
         )
-    _write_json(os.path.join(destination, shards.INDEX_FILE), index)
+    atomic.write_json(os.path.join(destination, shards.INDEX_FILE), index, indent=1)
     return shards.read_index(destination)
 
 
@@ -198,7 +198,7 @@ def _open_destination(destination, plan, overwrite, say):
                 if re.search(r"\.tmp-\d+$", name):
                     os.remove(os.path.join(folder, name))  # a killed run's
     if existing != plan:
-        _write_json(plan_path, plan)
+        atomic.write_json(plan_path, plan, indent=1)
     return False
 
 
@@ -310,7 +310,7 @@ def _write_shard(destination, task, settings, num_classes):
         "file": name, "records": records, "bytes": os.stat(final).st_size,
         "plan": _task_digest(task), "class_counts": class_counts, "skipped": skipped,
     }
-    _write_json(os.path.join(destination, DONE_FOLDER, name + ".json"), marker)
+    atomic.write_json(os.path.join(destination, DONE_FOLDER, name + ".json"), marker, indent=1)
     return marker
 
 
@@ -375,19 +375,3 @@ def _report_skipped(index, splits, say):
             total += 1
     if total:
         say(f"prepare: skipped {total} unreadable file(s)")
-
-
-def _write_json(path, obj):
-    """Writes ``obj`` as JSON atomically: temporary file in the same folder, fsync, rename."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    # One writer per path in a process: the process id makes the name unique.
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -12,7 +12,6 @@ import os
 
 import keras
 
-
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 

@@ -167,7 +167,7 @@ def _hold_out_shards(split, root):
         )
     held = max(1, round(0.1 * len(shards)))
     train, val = shards[:-held], shards[-held:]
-    count = lambda files: sum(f.records for f in files)  # noqa: E731
+    count = lambda files: sum(f.records for f in files)
     return Split(shards=train, count=count(train)), Split(shards=val, count=count(val))
 
 
@@ -180,5 +180,5 @@ def split_off(paths, labels, *, fraction, seed):
         if len(members) > 1:
             k = max(1, round(fraction * len(members)))
             val[rng.choice(members, size=k, replace=False)] = True
-    pick = lambda mask: ([p for p, m in zip(paths, mask) if m], labels[mask])  # noqa: E731
+    pick = lambda mask: ([p for p, m in zip(paths, mask) if m], labels[mask])
     return pick(~val), pick(val)
