@@ -258,14 +258,6 @@ def worker_fit(sizes, source):
     )
     times, cpu_times = [], []
 
-    class StepTimer(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self.start, self.cpu_start = time.perf_counter(), time.process_time()
-
-        def on_train_batch_end(self, batch, logs=None):
-            times.append(time.perf_counter() - self.start)
-            cpu_times.append(time.process_time() - self.cpu_start)
-
     with tempfile.TemporaryDirectory() as folder:
         if source == "files":
             paths, labels = realistic_jpegs(folder, sizes["pipeline_images"])
@@ -280,7 +272,7 @@ def worker_fit(sizes, source):
             dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
         model.fit(
             dataset, epochs=1, steps_per_epoch=warmup + steps, shuffle=False, verbose=0,
-            callbacks=[StepTimer()],
+            callbacks=[step_timer(times, cpu_times)],
         )
     rate = batch / statistics.median(times[warmup:])
     return {
@@ -294,3 +286,18 @@ def worker_fit(sizes, source):
         "steps": steps,
         "jit_compile": bool(model.jit_compile),
     }
+
+
+def step_timer(times, cpu_times):
+    """A callback appending each training step's wall and CPU seconds to the two lists."""
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start, self.cpu_start = time.perf_counter(), time.process_time()
+
+        def on_train_batch_end(self, batch, logs=None):
+            times.append(time.perf_counter() - self.start)
+            cpu_times.append(time.process_time() - self.cpu_start)
+
+    return StepTimer()

@@ -195,16 +195,11 @@ def worker_training(sizes, library):
         extra = {"dtype_policy": defaults.dtype_policy}
     extra["jit_compile"] = bool(model.jit_compile)
 
-    class StepTimer(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self.start, self.cpu_start = time.perf_counter(), time.process_time()
-
-        def on_train_batch_end(self, batch, logs=None):
-            times.append(time.perf_counter() - self.start)
-            cpu_times.append(time.process_time() - self.cpu_start)
-
     times, cpu_times = [], []
-    model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0, callbacks=[StepTimer()])
+    model.fit(
+        x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0,
+        callbacks=[pipeline.step_timer(times, cpu_times)],
+    )
     warmup = sizes["train_warmup"]
     return {**_median_rate(batch, times[warmup:], cpu_times[warmup:]), **extra}
 

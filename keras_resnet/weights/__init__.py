@@ -8,6 +8,7 @@ Modules:
     loading: reading legacy ``.h5``, ``.weights.h5`` and ``.keras`` files.
     archive: ``.keras`` archives unpacked in memory, their sizes checked first.
     errors: ``WeightsFileError`` and ``WeightsMismatchError``.
+    layers: the layers of a model that own weights, as files are matched.
     legacy_resnext: converting keras-applications' ResNeXt layout.
     torch_files: PyTorch checkpoints (``.pth``, ``.safetensors``) read as numpy
         arrays, without torch and without running anything from them.

@@ -29,6 +29,7 @@ import numpy as np
 
 from keras_resnet.weights import archive, legacy_resnext, torch_convert, torch_files
 from keras_resnet.weights.errors import WeightsFileError, WeightsMismatchError, first_line
+from keras_resnet.weights.layers import weighted_layers
 
 #: Name of the classifier layer, the one part that fine-tuning replaces.
 HEAD = "predictions"
@@ -185,7 +186,7 @@ def _read_keras3(f):
 
 def _plan(model, entries, path, *, skip_head):
     """Pairs model layers with file arrays, checking everything first."""
-    layers = _weighted_layers(model)
+    layers = weighted_layers(model)
     if not {layer.name for layer in layers} & set(entries):
         return _plan_in_order(model, layers, entries, path)
     try:
@@ -299,19 +300,6 @@ def _ordered(layer, weights):
         lookup = dict(weights)
         return [lookup[name] for name in wanted]
     return [array for _, array in weights]
-
-
-def _weighted_layers(model):
-    """Layers that own weights, in model order, looking inside nested models."""
-    import keras
-
-    layers = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            layers.extend(_weighted_layers(layer))
-        elif layer.weights:
-            layers.append(layer)
-    return layers
 
 
 def _keras_load(model, path):

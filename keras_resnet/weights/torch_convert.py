@@ -35,6 +35,7 @@ import numpy as np
 
 from keras_resnet.weights import torch_files
 from keras_resnet.weights.errors import WeightsMismatchError
+from keras_resnet.weights.layers import weighted_layers
 
 _HEAD = "predictions"
 _DEEP_STEM = {"0": "conv1_1_conv", "1": "conv1_1_bn", "3": "conv1_2_conv",
@@ -97,7 +98,7 @@ def torch_to_keras(state_dict, model, *, source="the checkpoint", skip_head=Fals
     def mismatch(detail):
         return WeightsMismatchError(f"{source} does not fit model {model.name!r}: {detail}")
 
-    layers = {layer.name: layer for layer in _weighted_layers(model)}
+    layers = {layer.name: layer for layer in weighted_layers(model)}
     tensors = {k: v for k, v in state_dict.items() if k.rsplit(".", 1)[-1] not in _DROPPED}
     skip = skip_head or _HEAD not in layers
     by_layer, unused = _by_keras_layer(tensors), []
@@ -241,18 +242,6 @@ def _to_torch_shape(shape):
 def _short_name(variable):
     # Keras 3 names variables "kernel"; older paths read "conv1_conv/kernel:0".
     return variable.name.rsplit("/", 1)[-1].split(":", 1)[0]
-
-
-def _weighted_layers(model):
-    import keras
-
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            found.extend(_weighted_layers(layer))
-        elif layer.weights:
-            found.append(layer)
-    return found
 
 
 def _head_hint():
