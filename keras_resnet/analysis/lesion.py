@@ -77,30 +77,56 @@ def delete_block(model, block):
     Raises:
         ValueError: For a block the model does not have.
     """
-    if block not in block_names(model):
-        raise ValueError(
-            f"`block` should be one of the model's blocks ({', '.join(block_names(model))}). "
-            f"Received: block={block!r}"
-        )
-    prefix = block + "_"
-    block_layers = [layer for layer in model.layers if layer.name.startswith(prefix)]
-    residual = any(isinstance(layer, keras.layers.Add) for layer in block_layers)
-    last = block_layers[-1].name
-    if not residual:
-        first = block_layers[0]
-        if tuple(first.input.shape) != tuple(block_layers[-1].output.shape):
-            return None
-    block_input = {}
+    return delete_blocks(model, [block])
+
+
+def delete_blocks(model, blocks):
+    """Returns a model that shares ``model``'s layers with all of ``blocks`` deleted.
+
+    Each block is deleted as ``delete_block`` deletes it; deleting several at
+    once is what Veit et al.'s Figure 5(a) measures.
+
+    Args:
+        model: A functional model with Keras-style layer names.
+        blocks: Labels from ``block_names(model)``; empty gives an unchanged copy.
+
+    Returns:
+        A ``keras.Model``, or None when one of ``blocks`` is a plain block
+        whose output shape differs from its input's.
+
+    Raises:
+        ValueError: For a block the model does not have.
+    """
+    names = block_names(model)
+    deleted = {}  # prefix -> (residual, name of the block's last layer)
+    for block in blocks:
+        if block not in names:
+            raise ValueError(
+                f"`block` should be one of the model's blocks ({', '.join(names)}). "
+                f"Received: block={block!r}"
+            )
+        prefix = block + "_"
+        block_layers = [layer for layer in model.layers if layer.name.startswith(prefix)]
+        residual = any(isinstance(layer, keras.layers.Add) for layer in block_layers)
+        if not residual:
+            first = block_layers[0]
+            if tuple(first.input.shape) != tuple(block_layers[-1].output.shape):
+                return None
+        deleted[prefix] = (residual, block_layers[-1].name)
+    block_inputs = {}
 
     def call_function(layer, *args, **kwargs):
-        if not layer.name.startswith(prefix):
+        match = _BLOCK.match(layer.name)
+        prefix = match.group(1) + "_" if match else None
+        if prefix not in deleted:
             return layer(*args, **kwargs)
+        residual, last = deleted[prefix]
         if residual and isinstance(layer, keras.layers.Add):
             return args[0][0]  # the shortcut: blocks build Add([shortcut, branch])
         if not residual:
-            block_input.setdefault("x", args[0])
+            block_inputs.setdefault(prefix, args[0])
             if layer.name == last:
-                return block_input["x"]
+                return block_inputs[prefix]
         return layer(*args, **kwargs)
 
     return keras.models.clone_model(
