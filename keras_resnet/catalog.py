@@ -1,7 +1,8 @@
 """The catalogue: every named model of the package, found by name in one place.
 
 Each family keeps its architectures as a table (``architectures.resnet``'s
-``ARCHITECTURES``, ``architectures.cifar``'s ``CIFAR_ARCHITECTURES``); this
+``ARCHITECTURES``, ``architectures.cifar``'s ``CIFAR_ARCHITECTURES``,
+``architectures.densenet``'s two); this
 module turns their rows into ``ModelEntry`` records, one per name, and is the
 only place names are looked up: ``build``, ``list_models``, the command line,
 training and the weights registry all come here.
@@ -10,11 +11,15 @@ Families:
     ``"imagenet"``: ResNet-18 ... ResNeXt-101 (keras.applications' names and
         weights), torchvision's and timm's layouts (``resnet50b``,
         ``resnet50c``, ``resnet18d`` ... ``resnet152d``, ``wide_resnet50_2``,
-        ``resnext101_32x8d`` ...), and with ``include_plain=True`` the
-        paper's plain-18/34.
+        ``resnext101_32x8d`` ...), with ``include_plain=True`` the paper's
+        plain-18/34, then DenseNet-121/169/201 (Keras's names and weights)
+        and DenseNet-161.
     ``"cifar"``: the paper's CIFAR networks, ResNet-20 ... ResNet-1202, the
-        pre-activation ResNet-164/1001, and plain ``plainN`` for any
-        ``N = 6n + 2``.
+        pre-activation ResNet-164/1001, plain ``plainN`` for any
+        ``N = 6n + 2``, and the DenseNet paper's Table 2: DenseNet
+        ``densenet40_k12``, ``densenet100_k12``, ``densenet100_k24`` and
+        DenseNet-BC ``densenet_bc100_k12``, ``densenet_bc250_k24``,
+        ``densenet_bc190_k40`` (depth L, growth rate k).
     ``"demo"``: ``small-resnet``, the small network of the digits demo.
 
 Each entry carries the input convention its family was trained with
@@ -36,7 +41,7 @@ import re
 
 from keras_resnet import preprocessing
 from keras_resnet import weights as weights_lib
-from keras_resnet.architectures import cifar, common, resnet
+from keras_resnet.architectures import cifar, common, densenet, resnet
 
 FAMILIES = ("imagenet", "cifar", "demo")
 
@@ -129,6 +134,9 @@ def _make_entries():
                 arch.depth, 224, arch.preprocessing, plain=True,
             )
         )
+    for key, arch in densenet.ARCHITECTURES.items():
+        builder = functools.partial(densenet.from_table, key)
+        entries.append(ModelEntry(key, "imagenet", builder, arch.depth, 224, arch.preprocessing))
     for key, arch in cifar.CIFAR_ARCHITECTURES.items():
         builder = functools.partial(cifar.from_table, arch, key)
         entries.append(
@@ -136,6 +144,9 @@ def _make_entries():
         )
     for depth in cifar.PLAIN_DEPTHS:
         entries.append(_plain_cifar_entry(depth))
+    for key, arch in densenet.CIFAR_ARCHITECTURES.items():
+        builder = functools.partial(densenet.cifar_from_table, key)
+        entries.append(ModelEntry(key, "cifar", builder, arch.depth, 32, arch.preprocessing))
     entries.append(
         ModelEntry(
             cifar.SMALL_RESNET, "demo", _small_resnet, 8, 32, _FROM_SCRATCH_PREPROCESSING

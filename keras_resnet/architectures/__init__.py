@@ -14,6 +14,8 @@ Modules, lowest first:
     resnet: the ImageNet family: ``ResNet(stack_fn, preact, use_bias, ...)``,
         ``from_table``, ``ResNet50`` ... ``ResNet50D`` ...
     cifar: the paper's CIFAR networks and the demo's small network.
+    densenet: DenseNet's table (ImageNet's 121/169/201/161, CIFAR's
+        DenseNet and DenseNet-BC): one dense block, one transition.
 
 Names are looked up in ``keras_resnet.catalog``, above this layer.
 """
