@@ -15,11 +15,16 @@ where the shape changes.
 Layer names follow the ImageNet models (``conv1_conv``, ``conv2_block1_1_conv``
 ... ``avg_pool``, ``predictions``), with stages ``conv2`` to ``conv4``.
 
+``unit=`` rebuilds any of them with another residual unit of He et al. 2016,
+Figure 4 (``"original"``, ``"bn_after_addition"``, ``"relu_before_addition"``,
+``"relu_only_preactivation"``, ``"full_preactivation"``; see ``units``).
+
 Example:
     >>> from keras_resnet import build, cifar
     >>> model = cifar.ResNet56()                      # 0.85M parameters
     >>> plain = build("plain56")                      # no shortcuts
     >>> deep = cifar.ResNet110(survival_prob=0.5)     # stochastic depth
+    >>> preact = cifar.ResNet110(unit="full_preactivation")   # Figure 4(e)
 """
 
 import dataclasses
@@ -30,7 +35,7 @@ import keras
 from keras import layers
 
 from keras_resnet import _deprecated
-from keras_resnet.architectures import blocks, common, residual
+from keras_resnet.architectures import blocks, common, residual, units
 
 # Re-exported: users of the 1,000-layer nets wrap clone_model/load_model in it.
 from keras_resnet.architectures.common import deep_graph_recursion  # noqa: F401
@@ -129,15 +134,21 @@ def plain_architecture(depth):
     return None
 
 
-def make_stack_fn(arch, *, options, survival_prob=None):
-    """Returns the function that builds ``arch``'s three stages."""
+def make_stack_fn(arch, *, options, survival_prob=None, unit=None):
+    """Returns the function that builds ``arch``'s three stages.
+
+    ``unit``: a ``units.Unit`` for every block, or None for ``arch``'s own blocks.
+    """
     num_blocks = 3 * arch.num_blocksper_stage
     probs = residual.linear_survival_probs(num_blocks, survival_prob)
     n = arch.num_blocksper_stage
+    stack = arch.stack
+    if unit is not None:
+        stack = functools.partial(units.unit_stack, unit=unit, bottleneck=arch.preact)
 
     def stack_fn(x):
         for i, filters in enumerate(arch.widths):
-            x = arch.stack(
+            x = stack(
                 x,
                 filters,
                 n,
@@ -163,6 +174,7 @@ def CifarResNet(
     pooling=None,
     classes=10,
     classifier_activation="softmax",
+    unit=None,
 ):
     """Instantiates a CIFAR-style network: 3x3 stem, no max-pool, three stages.
 
@@ -180,6 +192,11 @@ def CifarResNet(
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the classifier.
         classifier_activation: Activation of the classifier, None for logits.
+        unit: The ``units.Unit`` that ``stack_fn`` builds: its ``stem`` and
+            ``head`` layers replace those that ``preact`` implies (a
+            pre-activation unit's activation follows the stem's convolution
+            in the first unit, and once more after the last unit). None
+            keeps ``preact``'s.
 
     Returns:
         A ``keras.Model``.
@@ -201,14 +218,18 @@ def CifarResNet(
 
     axis = residual.channel_axis()
     x = layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv1_conv")(img_input)
-    if not preact:
+    if unit is not None:
+        x = units.activations(x, unit.stem, "conv1")
+    elif not preact:
         x = layers.BatchNormalization(axis=axis, epsilon=residual.BN_EPSILON, name="conv1_bn")(x)
         x = layers.Activation("relu", name="conv1_relu")(x)
 
     x = stack_fn(x)
+    if unit is not None:
+        x = units.activations(x, unit.head, "post")
     x = common.head(
         x,
-        preact=preact,
+        preact=preact if unit is None else False,
         include_top=include_top,
         pooling=pooling,
         classes=classes,
@@ -240,6 +261,7 @@ def from_table(
     shortcut=_FAMILY_DEFAULT,
     survival_prob=None,
     zero_init_gamma=False,
+    unit=None,
     model_name=None,
 ):
     """Builds one CIFAR network from its ``CifarArchitecture``.
@@ -262,6 +284,16 @@ def from_table(
             probability ``p_L`` (0.5 in Huang et al.), None for none.
         zero_init_gamma: Zero the gamma of each residual branch's last BN
             (basic-block nets only).
+        unit: The residual unit of every block, a name from ``units.UNITS``
+            (He et al. 2016, Figure 4): ``"original"`` (a),
+            ``"bn_after_addition"`` (b), ``"relu_before_addition"`` (c),
+            ``"relu_only_preactivation"`` (d), ``"full_preactivation"`` (e).
+            None (the default) builds the network's own blocks: the
+            original unit of ResNet-20 ... 1202 and the plain nets, the full
+            pre-activation bottleneck of PreAct ResNet-164/1001, layer for
+            layer as ``unit="original"`` and ``unit="full_preactivation"``
+            do. The bottleneck nets take every unit too (the paper's
+            ResNet-164 rows).
         model_name: The model's name; defaults to ``name``.
 
     Returns:
@@ -273,9 +305,12 @@ def from_table(
     if shortcut == _FAMILY_DEFAULT:
         shortcut = arch.shortcut
     options = residual.BlockOptions(shortcut=shortcut, zero_init_gamma=zero_init_gamma)
+    if unit is not None:
+        unit = units.get(unit)
     return CifarResNet(
-        make_stack_fn(arch, options=options, survival_prob=survival_prob),
+        make_stack_fn(arch, options=options, survival_prob=survival_prob, unit=unit),
         preact=arch.preact,
+        unit=unit,
         model_name=model_name or name,
         include_top=include_top,
         weights=weights,
@@ -332,8 +367,9 @@ def _builder(key, public_name, reference):
         classes: Number of classes of the classifier (10).
         classifier_activation: Activation of the classifier, ``None`` for logits.
         name: The model's name (default ``"{key}"``).
-        **options: ``shortcut``, ``survival_prob``, ``zero_init_gamma`` as
-            for ``keras_resnet.build``.
+        **options: ``shortcut``, ``survival_prob``, ``zero_init_gamma``,
+            ``unit`` (the residual unit, He et al. 2016, Figure 4) as for
+            ``cifar.from_table``.
 
     Returns:
         A ``keras.Model``.
