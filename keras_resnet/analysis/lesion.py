@@ -210,6 +210,13 @@ def plot_lesion(results, path):
     ax.set_ylim(0, 1.02)
     ax.set_title("Lesion study: one block deleted at test time (dotted: intact)")
     ax.legend()
+    save_figure(fig, path)
+
+
+def save_figure(fig, path):
+    """Writes a matplotlib figure to ``path`` as PNG, then closes it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     partial = f"{path}.part"
     try:
