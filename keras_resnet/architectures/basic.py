@@ -21,6 +21,8 @@ def basic_block(
     *,
     options=DEFAULT_OPTIONS,
     survival_prob=1.0,
+    dilation=1,
+    first_dilation=None,
 ):
     """The two-convolution residual block of ResNet-18/34 (the paper's Fig. 2).
 
@@ -40,14 +42,22 @@ def basic_block(
         options: A ``BlockOptions``; the default is the paper's option B.
         survival_prob: Stochastic-depth survival probability of the
             residual branch; 1.0 adds no layer.
+        dilation: Dilation of the second convolution: the rate of the
+            block's stage in a network of output stride under 32 (timm's
+            ``dilation``); 1 for the paper's block.
+        first_dilation: Dilation of the first convolution; None for
+            ``dilation``. The first block of a dilated stage keeps the rate
+            of the stage before (timm's ``first_dilation``).
 
     Returns:
         Output tensor of the block.
     """
+    first_dilation = first_dilation or dilation
+    # PyTorch's padding=dilation * (k // 2): the output keeps the input's size.
     pad = kernel_size // 2
 
     def project():
-        source, conv_stride = residual.projection_input(x, stride, options, name)
+        source, conv_stride = residual.projection_input(x, stride, options, name, dilation)
         shortcut = layers.Conv2D(
             filters, 1, strides=conv_stride, use_bias=False, name=name + "_0_conv"
         )(source)
@@ -57,15 +67,22 @@ def basic_block(
         x, filters, stride, conv_shortcut, options, name, project
     )
 
-    x = layers.ZeroPadding2D(padding=pad, name=name + "_1_pad")(x)
+    x = layers.ZeroPadding2D(padding=pad * first_dilation, name=name + "_1_pad")(x)
     x = layers.Conv2D(
-        filters, kernel_size, strides=stride, use_bias=False, name=name + "_1_conv"
+        filters,
+        kernel_size,
+        strides=stride,
+        dilation_rate=first_dilation,
+        use_bias=False,
+        name=name + "_1_conv",
     )(x)
     x = residual.batch_norm(name + "_1_bn", epsilon=options.bn_epsilon)(x)
     x = layers.Activation("relu", name=name + "_1_relu")(x)
 
-    x = layers.ZeroPadding2D(padding=pad, name=name + "_2_pad")(x)
-    x = layers.Conv2D(filters, kernel_size, use_bias=False, name=name + "_2_conv")(x)
+    x = layers.ZeroPadding2D(padding=pad * dilation, name=name + "_2_pad")(x)
+    x = layers.Conv2D(
+        filters, kernel_size, dilation_rate=dilation, use_bias=False, name=name + "_2_conv"
+    )(x)
     x = residual.batch_norm(name + "_2_bn", options.zero_init_gamma, options.bn_epsilon)(x)
 
     x = residual.merge(shortcut, x, name, survival_prob, name + "_add")
@@ -73,7 +90,16 @@ def basic_block(
 
 
 def basic_stack(
-    x, filters, blocks, stride1=2, name=None, *, options=DEFAULT_OPTIONS, survival_probs=None
+    x,
+    filters,
+    blocks,
+    stride1=2,
+    name=None,
+    *,
+    options=DEFAULT_OPTIONS,
+    survival_probs=None,
+    dilation=1,
+    first_dilation=None,
 ):
     """A stage of basic blocks; the first one strides (and projects if needed).
 
@@ -86,6 +112,10 @@ def basic_stack(
         options: A ``BlockOptions`` for every block of the stage.
         survival_probs: One stochastic-depth survival probability per
             block, or None for none.
+        dilation: Dilation of the stage's convolutions (1 unless the stride
+            was given up for a smaller output stride).
+        first_dilation: Dilation of the first block's first convolution,
+            the previous stage's; None for ``dilation``.
 
     Returns:
         Output tensor of the stage.
@@ -99,5 +129,7 @@ def basic_stack(
             name=f"{name}_block{i}",
             options=options,
             survival_prob=probs[i - 1],
+            dilation=dilation,
+            first_dilation=first_dilation if i == 1 else None,
         )
     return x

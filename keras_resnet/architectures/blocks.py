@@ -49,6 +49,8 @@ def block1(
     *,
     options=DEFAULT_OPTIONS,
     survival_prob=1.0,
+    dilation=1,
+    first_dilation=None,
 ):
     """The v1 bottleneck block: 1x1 reduce, kxk, 1x1 expand (x4).
 
@@ -65,13 +67,22 @@ def block1(
         options: A ``BlockOptions``; the default builds Keras's block.
         survival_prob: Stochastic-depth survival probability of the
             residual branch; 1.0 adds no layer.
+        dilation: The dilation rate of the block's stage, 1 unless its
+            stride was given up for an output stride under 32; the middle
+            convolution's unless ``first_dilation`` is given.
+        first_dilation: The middle convolution's dilation rate, None for
+            ``dilation``: the first block of a dilated stage keeps the
+            previous stage's rate (torchvision's ``previous_dilation``,
+            timm's ``first_dilation``).
 
     Returns:
         Output tensor of the block.
     """
 
+    rate = first_dilation or dilation
+
     def project():
-        source, conv_stride = residual.projection_input(x, stride, options, name)
+        source, conv_stride = residual.projection_input(x, stride, options, name, dilation)
         shortcut = layers.Conv2D(
             4 * filters, 1, strides=conv_stride, name=name + "_0_conv"
         )(source)
@@ -85,8 +96,10 @@ def block1(
     x = residual.batch_norm(name + "_1_bn", epsilon=options.bn_epsilon)(x)
     x = layers.Activation("relu", name=name + "_1_relu")(x)
 
+    # Stride 1 here: "same" pads ``rate`` on every side, as PyTorch's
+    # padding=dilation does.
     x = layers.Conv2D(
-        filters, kernel_size, padding="same", name=name + "_2_conv"
+        filters, kernel_size, padding="same", dilation_rate=rate, name=name + "_2_conv"
     )(x)
     x = residual.batch_norm(name + "_2_bn", epsilon=options.bn_epsilon)(x)
     x = layers.Activation("relu", name=name + "_2_relu")(x)
@@ -99,7 +112,16 @@ def block1(
 
 
 def stack1(
-    x, filters, blocks, stride1=2, name=None, *, options=DEFAULT_OPTIONS, survival_probs=None
+    x,
+    filters,
+    blocks,
+    stride1=2,
+    name=None,
+    *,
+    options=DEFAULT_OPTIONS,
+    survival_probs=None,
+    dilation=1,
+    first_dilation=None,
 ):
     """A stage of v1 bottleneck blocks; the first one projects and strides.
 
@@ -112,13 +134,24 @@ def stack1(
         options: A ``BlockOptions`` for every block of the stage.
         survival_probs: One stochastic-depth survival probability per
             block, or None for none.
+        dilation: Dilation rate of the stage's middle convolutions (1 unless
+            the stage gave up its stride for a smaller output stride).
+        first_dilation: The first block's rate, the previous stage's; None
+            for ``dilation``.
 
     Returns:
         Output tensor of the stage.
     """
     probs = residual.check_survival_probs(survival_probs, blocks)
     x = block1(
-        x, filters, stride=stride1, name=name + "_block1", options=options, survival_prob=probs[0]
+        x,
+        filters,
+        stride=stride1,
+        name=name + "_block1",
+        options=options,
+        survival_prob=probs[0],
+        dilation=dilation,
+        first_dilation=first_dilation,
     )
     for i in range(2, blocks + 1):
         x = block1(
@@ -128,6 +161,7 @@ def stack1(
             name=f"{name}_block{i}",
             options=options,
             survival_prob=probs[i - 1],
+            dilation=dilation,
         )
     return x
 
@@ -142,6 +176,8 @@ def block2(
     *,
     options=DEFAULT_OPTIONS,
     survival_prob=1.0,
+    dilation=1,
+    first_dilation=None,
 ):
     """The v2 pre-activation bottleneck block (BN and ReLU before each conv).
 
@@ -155,6 +191,13 @@ def block2(
         options: A ``BlockOptions``; the default builds Keras's block.
         survival_prob: Stochastic-depth survival probability of the
             residual branch; 1.0 adds no layer.
+        dilation: The dilation rate of the block's stage, 1 unless its
+            stride was given up for an output stride under 32; the middle
+            convolution's unless ``first_dilation`` is given.
+        first_dilation: The middle convolution's dilation rate, None for
+            ``dilation``: the first block of a dilated stage keeps the
+            previous stage's rate (torchvision's ``previous_dilation``,
+            timm's ``first_dilation``).
 
     Returns:
         Output tensor of the block.
@@ -172,8 +215,10 @@ def block2(
     preact = residual.batch_norm(name + "_preact_bn", epsilon=options.bn_epsilon)(x)
     preact = layers.Activation("relu", name=name + "_preact_relu")(preact)
 
+    rate = first_dilation or dilation
+
     def project():
-        source, conv_stride = residual.projection_input(preact, stride, options, name)
+        source, conv_stride = residual.projection_input(preact, stride, options, name, dilation)
         return layers.Conv2D(
             4 * filters, 1, strides=conv_stride, name=name + "_0_conv"
         )(source)
@@ -193,11 +238,12 @@ def block2(
     x = residual.batch_norm(name + "_1_bn", epsilon=options.bn_epsilon)(x)
     x = layers.Activation("relu", name=name + "_1_relu")(x)
 
-    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=name + "_2_pad")(x)
+    x = layers.ZeroPadding2D(padding=((rate, rate), (rate, rate)), name=name + "_2_pad")(x)
     x = layers.Conv2D(
         filters,
         kernel_size,
         strides=stride,
+        dilation_rate=rate,
         use_bias=False,
         name=name + "_2_conv",
     )(x)
@@ -209,7 +255,15 @@ def block2(
 
 
 def stack2(
-    x, filters, blocks, stride1=2, name=None, *, options=DEFAULT_OPTIONS, survival_probs=None
+    x,
+    filters,
+    blocks,
+    stride1=2,
+    name=None,
+    *,
+    options=DEFAULT_OPTIONS,
+    survival_probs=None,
+    dilation=1,
 ):
     """A stage of v2 blocks; the first projects, the last one strides.
 
@@ -223,12 +277,15 @@ def stack2(
         options: A ``BlockOptions`` for every block of the stage.
         survival_probs: One stochastic-depth survival probability per
             block, or None for none.
+        dilation: Dilation rate of every block of the stage, the striding
+            last one included: it runs at the stage's resolution. When that
+            stride is given up, the stages after it take twice the rate.
 
     Returns:
         Output tensor of the stage.
     """
     probs = residual.check_survival_probs(survival_probs, blocks)
-    kw = dict(options=options)
+    kw = dict(options=options, dilation=dilation)
     x = block2(
         x, filters, conv_shortcut=True, name=name + "_block1", survival_prob=probs[0], **kw
     )
@@ -251,6 +308,8 @@ def block3(
     options=DEFAULT_OPTIONS,
     survival_prob=1.0,
     out_filters=None,
+    dilation=1,
+    first_dilation=None,
 ):
     """The ResNeXt bottleneck block: a grouped 3x3 between two 1x1 convs.
 
@@ -276,6 +335,13 @@ def block3(
         options: A ``BlockOptions``; the default builds Keras's block.
         survival_prob: Stochastic-depth survival probability of the
             residual branch; 1.0 adds no layer.
+        dilation: The dilation rate of the block's stage, 1 unless its
+            stride was given up for an output stride under 32; the middle
+            convolution's unless ``first_dilation`` is given.
+        first_dilation: The middle convolution's dilation rate, None for
+            ``dilation``: the first block of a dilated stage keeps the
+            previous stage's rate (torchvision's ``previous_dilation``,
+            timm's ``first_dilation``).
         out_filters: Output channels of the block; None for Keras's
             ``(64 // groups) * filters``.
 
@@ -288,9 +354,10 @@ def block3(
             f"filters={filters}, groups={groups}"
         )
     out_channels = out_filters or (64 // groups) * filters
+    rate = first_dilation or dilation
 
     def project():
-        source, conv_stride = residual.projection_input(x, stride, options, name)
+        source, conv_stride = residual.projection_input(x, stride, options, name, dilation)
         shortcut = layers.Conv2D(
             out_channels, 1, strides=conv_stride, use_bias=False, name=name + "_0_conv"
         )(source)
@@ -304,11 +371,13 @@ def block3(
     x = residual.batch_norm(name + "_1_bn", epsilon=options.bn_epsilon)(x)
     x = layers.Activation("relu", name=name + "_1_relu")(x)
 
-    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=name + "_2_pad")(x)
+    # PyTorch's padding=dilation: the same size out as in at stride 1.
+    x = layers.ZeroPadding2D(padding=((rate, rate), (rate, rate)), name=name + "_2_pad")(x)
     x = layers.Conv2D(
         filters,
         kernel_size,
         strides=stride,
+        dilation_rate=rate,
         groups=groups,
         use_bias=False,
         name=name + "_2_conv",
@@ -334,6 +403,8 @@ def stack3(
     options=DEFAULT_OPTIONS,
     survival_probs=None,
     out_filters=None,
+    dilation=1,
+    first_dilation=None,
 ):
     """A stage of ResNeXt blocks; the first one projects and strides.
 
@@ -347,14 +418,26 @@ def stack3(
         options: A ``BlockOptions`` for every block of the stage.
         survival_probs: One stochastic-depth survival probability per
             block, or None for none.
+        dilation: Dilation rate of the stage's middle convolutions (1 unless
+            the stage gave up its stride for a smaller output stride).
+        first_dilation: The first block's rate, the previous stage's; None
+            for ``dilation``.
         out_filters: Output channels of every block; None for Keras's rule.
 
     Returns:
         Output tensor of the stage.
     """
     probs = residual.check_survival_probs(survival_probs, blocks)
-    kw = dict(groups=groups, options=options, out_filters=out_filters)
-    x = block3(x, filters, stride=stride1, name=name + "_block1", survival_prob=probs[0], **kw)
+    kw = dict(groups=groups, options=options, out_filters=out_filters, dilation=dilation)
+    x = block3(
+        x,
+        filters,
+        stride=stride1,
+        name=name + "_block1",
+        survival_prob=probs[0],
+        first_dilation=first_dilation,
+        **kw,
+    )
     for i in range(2, blocks + 1):
         x = block3(
             x,

@@ -124,7 +124,7 @@ def shortcut_branch(x, out_channels, stride, conv_shortcut, options, name, proje
     return x
 
 
-def projection_input(x, stride, options, name):
+def projection_input(x, stride, options, name, dilation=1):
     """The input of a projection shortcut's 1x1 convolution, and that convolution's stride.
 
     With ``options.avg_down`` and a stride, a 2x2 average pool
@@ -133,7 +133,16 @@ def projection_input(x, stride, options, name):
     side the last window hangs over the edge and averages the pixels it
     covers. ``padding="same"`` pads at the end only and also averages the
     covered pixels alone, so both give the same output on any size.
+
+    In a dilated stage (``dilation > 1``, the stride given up for an output
+    stride under 32) timm keeps a 2x2 pool of stride 1 (its
+    ``AvgPool2dSame``): one row and column of zeros padded at the bottom and
+    right (``{name}_0_pool_pad``) and counted in the average, so the last row
+    and column are halved. It is built so here, to give timm's outputs.
     """
+    if options.avg_down and stride == 1 and dilation > 1:
+        padded = layers.ZeroPadding2D(((0, 1), (0, 1)), name=name + "_0_pool_pad")(x)
+        return layers.AveragePooling2D(2, strides=1, name=name + "_0_pool")(padded), 1
     if options.avg_down and stride > 1:
         pooled = layers.AveragePooling2D(
             2, strides=stride, padding="same", name=name + "_0_pool"

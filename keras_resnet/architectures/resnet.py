@@ -27,7 +27,62 @@ from keras_resnet.architectures import blocks, common, residual
 from keras_resnet.architectures.table import ARCHITECTURES, Architecture  # noqa: F401
 
 
-def make_stack_fn(arch, *, options=blocks.DEFAULT_OPTIONS, survival_prob=None):
+#: The output strides a network can be built with: the stem's 4 times
+#: the strides its stages keep.
+OUTPUT_STRIDES = (8, 16, 32)
+
+
+def check_output_stride(output_stride):
+    """Raises ValueError, naming what was received, for an output stride not in ``OUTPUT_STRIDES``."""
+    if isinstance(output_stride, bool) or output_stride not in OUTPUT_STRIDES:
+        raise ValueError(
+            f"`output_stride` should be 8, 16 or 32. Received: output_stride={output_stride!r}"
+        )
+
+
+def stage_plan(arch, output_stride=32):
+    """Each stage's stride and dilation rates for a given output stride.
+
+    timm's ``output_stride`` and torchvision's ``replace_stride_with_dilation``:
+    once the network has reached ``output_stride``, each later downsampling
+    keeps stride 1 and multiplies the dilation rate of what follows by the
+    stride it gave up. The block that gave it up keeps the rate it had
+    before (torchvision's ``previous_dilation``). In stride-first stages
+    (v1, ResNet-B/C/D, ResNeXt, basic) that is the stage's first block; in
+    Keras's v2, which strides in the last block of a stage, the whole stage
+    keeps its rate and the next stage takes the new one.
+
+    Args:
+        arch: An ``Architecture``.
+        output_stride: 8, 16 or 32 (32: the table's strides, no dilation).
+
+    Returns:
+        A tuple of ``(stride1, first_dilation, dilation)`` per stage, the
+        arguments of the stage's stack function.
+
+    Raises:
+        ValueError: For an ``output_stride`` not in ``OUTPUT_STRIDES``.
+    """
+    check_output_stride(output_stride)
+    net_stride, dilation = 4, 1
+    plan = []
+    for stride in arch.strides:
+        previous = dilation
+        if stride > 1 and net_stride >= output_stride:
+            dilation *= stride
+            stride = 1
+        else:
+            net_stride *= stride
+        if arch.stack is blocks.stack2:
+            plan.append((stride, previous, previous))
+        else:
+            plan.append((stride, previous, dilation))
+    return tuple(plan)
+
+
+def make_stack_fn(
+    arch, *, options=blocks.DEFAULT_OPTIONS, survival_prob=None, output_stride=32
+):
     """Returns the ``stack_fn`` for ``ResNet()`` that builds ``arch``'s stages.
 
     Args:
@@ -36,14 +91,22 @@ def make_stack_fn(arch, *, options=blocks.DEFAULT_OPTIONS, survival_prob=None):
             zero-initialised gamma).
         survival_prob: Stochastic depth: the last block's survival
             probability ``p_L``, decaying linearly from 1; None for none.
+        output_stride: 32 (the table's strides), 16 or 8: the last stages
+            dilated instead of strided (``stage_plan``). The weights keep
+            their shapes and names.
     """
     probs = residual.linear_survival_probs(sum(arch.stage_sizes), survival_prob)
+    plan = stage_plan(arch, output_stride)
 
     def stack_fn(x):
-        stages = zip(arch.stage_sizes, arch.widths, arch.strides)
+        stages = zip(arch.stage_sizes, arch.widths, plan)
         first = 0
-        for i, (num_blocks, filters, stride) in enumerate(stages):
+        for i, (num_blocks, filters, (stride, first_dilation, dilation)) in enumerate(stages):
             extra = {}
+            if dilation != 1:
+                extra["dilation"] = dilation
+            if first_dilation != dilation:
+                extra["first_dilation"] = first_dilation
             if options != blocks.DEFAULT_OPTIONS:
                 extra["options"] = options
             if survival_prob is not None:
@@ -177,6 +240,7 @@ def from_table(
     survival_prob=None,
     zero_init_gamma=False,
     model_name=None,
+    output_stride=32,
 ):
     """Builds the row ``key`` of ``ARCHITECTURES``; the arguments are ``ResNet``'s.
 
@@ -197,6 +261,10 @@ def from_table(
         zero_init_gamma: Zero the gamma of each residual branch's last BN.
         model_name: The Keras model's name; defaults to ``key`` (``plainN``
             without shortcuts).
+        output_stride: 32 (the default: the table's strides), 16 or 8: the
+            stages past that stride dilate their convolutions instead of
+            striding (``stage_plan``; timm's ``output_stride``). Layer names
+            and weight shapes do not change, so the same weights load.
 
     Returns:
         A ``keras.Model``.
@@ -206,6 +274,7 @@ def from_table(
             weights were not trained with.
     """
     arch = ARCHITECTURES[key]
+    check_output_stride(output_stride)
     options = blocks.BlockOptions(
         shortcut=shortcut,
         zero_init_gamma=zero_init_gamma,
@@ -222,7 +291,9 @@ def from_table(
     )
     default_name = key if shortcut is not None else key.replace("resnet", "plain", 1)
     return ResNet(
-        make_stack_fn(arch, options=options, survival_prob=survival_prob),
+        make_stack_fn(
+            arch, options=options, survival_prob=survival_prob, output_stride=output_stride
+        ),
         preact=arch.preact,
         use_bias=arch.use_bias,
         model_name=model_name or default_name,

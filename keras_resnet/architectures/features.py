@@ -1,0 +1,162 @@
+"""Feature backbones: the multi-scale feature maps of an ImageNet network.
+
+Detection and segmentation heads (FPN, DeepLab, Mask R-CNN) read a ResNet
+at several resolutions: the levels ``C2`` ... ``C5``, strides 4, 8, 16 and
+32, named as in Lin et al.'s Feature Pyramid Networks. ``feature_backbone``
+builds any row of the depth table without its head, loads the weights the
+classifier would load, and returns a ``keras.Model`` whose outputs are a dict
+of the chosen levels.
+
+Where a level is read (each is a block's output, the ReLU after its addition
+or, in pre-activation networks, the addition itself):
+
+* Networks that stride in the first block of a stage (v1, ResNet-B/C/D,
+  wide, ResNeXt, ResNet-18/34): ``C{k}`` is the output of stage ``conv{k}``,
+  ``conv{k}_block{n}_out``, as in timm's ``features_only`` and torchvision's
+  ``IntermediateLayerGetter(layer1 ... layer4)``.
+* Keras's v2 (``resnet50v2`` ...), which strides in the *last* block of
+  conv2 to conv4: ``C{k}`` is the last block still at stride ``2**k``, the
+  one before the striding block (``conv2_block2_out``, ``conv3_block3_out``,
+  ``conv4_block5_out``); ``C5`` is ``conv5_block3_out``. These are the sums
+  of a pre-activation network, not normalised: as timm's ``resnetv2``
+  features, and unlike the headless model's output, which adds ``post_bn``
+  and ``post_relu`` after ``C5``. Normalise in the head if it needs it.
+
+``output_stride=16`` or ``8`` keeps the resolution of the last one or two
+levels by dilating instead of striding (timm's ``output_stride``,
+torchvision's ``replace_stride_with_dilation``; ``resnet.stage_plan`` has the
+rule). Levels are read from the same layers at every output stride; only
+their resolution changes. Dilation changes no weight's shape or name, so the
+weights are the classifier's.
+
+References:
+    Lin, Dollar, Girshick, He, Hariharan, Belongie. Feature Pyramid Networks
+    for Object Detection. 2017.
+    Chen, Papandreou, Kokkinos, Murphy, Yuille. DeepLab: Semantic Image
+    Segmentation with Deep Convolutional Nets, Atrous Convolution, and Fully
+    Connected CRFs. 2017 (dilated, "atrous", backbones).
+"""
+
+import keras
+
+from keras_resnet.architectures import blocks, resnet
+from keras_resnet.architectures.table import ARCHITECTURES
+
+#: The feature levels, finest first; ``C{k}`` has stride ``2**k``.
+LEVELS = ("C2", "C3", "C4", "C5")
+
+
+def level_layers(name):
+    """The layer whose output is each level of the network ``name``.
+
+    Args:
+        name: A key of ``ARCHITECTURES`` (``"resnet50"``).
+
+    Returns:
+        A dict from level (``"C2"`` ...) to layer name
+        (``"conv2_block3_out"`` ...).
+
+    Raises:
+        ValueError: For a name that is not in the depth table.
+    """
+    arch = _architecture(name)
+    layers = {}
+    for i, (level, num_blocks) in enumerate(zip(LEVELS, arch.stage_sizes)):
+        # Keras's v2 downsamples in a stage's last block: the level is the
+        # block before it, still at the stage's resolution.
+        last = num_blocks - 1 if arch.stack is blocks.stack2 and arch.strides[i] > 1 else num_blocks
+        layers[level] = f"conv{i + 2}_block{last}_out"
+    return layers
+
+
+def feature_backbone(
+    name,
+    levels=LEVELS,
+    output_stride=32,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+):
+    """Builds the multi-scale feature maps of an ImageNet network.
+
+    The network is built without its head (``include_top=False``) with the
+    given weights; the returned model shares its layers and outputs the
+    chosen levels. With ``output_stride`` 16 the stages past stride 16 are
+    dilated (conv5: rate 2, its first block keeping rate 1), with 8 those
+    past stride 8 (conv4: rate 2, conv5: rate 4), as torchvision's
+    ``replace_stride_with_dilation`` and timm's ``output_stride`` do; for
+    ResNet-D the average-pool shortcut of a dilated stage becomes timm's
+    2x2 pool of stride 1.
+
+    Args:
+        name: A network of the depth table: Keras's (``"resnet50"``,
+            ``"resnet50v2"``, ``"resnext50"``, ``"resnet18"`` ...) or
+            torchvision's and timm's (``"resnet50b"``, ``"resnet50d"``,
+            ``"wide_resnet50_2"``, ``"resnext101_32x8d"`` ...).
+        levels: The levels to output, a sequence of ``"C2"`` (stride 4),
+            ``"C3"`` (8), ``"C4"`` (16), ``"C5"`` (32).
+        output_stride: 32 (the default), 16 or 8: the largest stride of any
+            level; the levels beyond it keep its resolution.
+        weights: ``None`` (random initialization), a tag registered for
+            ``name`` (``"imagenet"``) or the path of a weight file, as for
+            the classifier (``include_top=False``).
+        input_tensor: Optional Keras tensor to use as the model's input.
+        input_shape: Optional shape without batch axis; defaults to any
+            size, ``(None, None, 3)`` (channels first under that data
+            format). At least 32x32.
+
+    Returns:
+        A ``keras.Model`` named ``"{name}_features"`` whose output is a dict
+        from level name to its 4-D feature map.
+
+    Raises:
+        ValueError: For an unknown ``name``, a bad ``levels`` or
+            ``output_stride``, or any argument the classifier would refuse.
+
+    Example:
+        >>> backbone = feature_backbone("resnet50", levels=("C3", "C4", "C5"),
+        ...                             output_stride=16, input_shape=(64, 64, 3))
+        >>> {k: tuple(v.shape) for k, v in backbone.output.items()}
+        {'C3': (None, 8, 8, 512), 'C4': (None, 4, 4, 1024), 'C5': (None, 4, 4, 2048)}
+    """
+    layer_names = level_layers(name)
+    levels = _check_levels(levels)
+    resnet.check_output_stride(output_stride)
+    model = resnet.from_table(
+        name,
+        include_top=False,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        output_stride=output_stride,
+    )
+    outputs = {level: model.get_layer(layer_names[level]).output for level in levels}
+    return keras.Model(model.input, outputs, name=f"{name}_features")
+
+
+def _architecture(name):
+    if not isinstance(name, str) or name not in ARCHITECTURES:
+        raise ValueError(
+            f"`name` should be a network of the depth table ({', '.join(ARCHITECTURES)}). "
+            f"Received: name={name!r}"
+        )
+    return ARCHITECTURES[name]
+
+
+def _check_levels(levels):
+    """The levels as a tuple, or ValueError naming what was received."""
+    message = (
+        "`levels` should be a non-empty sequence of distinct level names from "
+        f"{', '.join(LEVELS)}. Received: levels={levels!r}"
+    )
+    if isinstance(levels, str):
+        raise ValueError(message)
+    try:
+        chosen = tuple(levels)
+    except TypeError:
+        raise ValueError(message) from None
+    if not chosen or len(set(chosen)) != len(chosen) or any(
+        not isinstance(level, str) or level not in LEVELS for level in chosen
+    ):
+        raise ValueError(message)
+    return chosen
