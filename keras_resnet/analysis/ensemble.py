@@ -511,18 +511,18 @@ def plot_paths(gradients, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     lengths = np.arange(len(gradients.counts))
     axes[0].bar(lengths, [float(c) for c in gradients.counts], color="tab:gray")
     axes[0].set_title(f"paths of each length ({len(lengths) - 1} blocks)")
     axes[0].set_ylabel("number of paths")
     axes[1].semilogy(gradients.ks, gradients.mean(), marker="o")
     axes[1].set_title("gradient magnitude of one path")
-    axes[1].set_ylabel("mean |gradient| at the first block's input")
+    axes[1].set_ylabel("|gradient| at the first block's input")
     effective = gradients.effective()
     axes[2].bar(gradients.ks, effective / effective.sum(), color="tab:green")
-    axes[2].set_title("total gradient by path length (effective paths)")
-    axes[2].set_ylabel("share of the total")
+    axes[2].set_title("all paths of each length (effective paths)")
+    axes[2].set_ylabel("share of the total gradient")
     for ax in axes:
         ax.set_xlabel("path length (residual branches passed)")
     fig.suptitle(gradients.model_name)
