@@ -26,14 +26,13 @@ from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import blocks, common, residual
 from keras_resnet.architectures.table import ARCHITECTURES, Architecture  # noqa: F401
 
-
 #: The output strides a network can be built with: the stem's 4 times
 #: the strides its stages keep.
 OUTPUT_STRIDES = (8, 16, 32)
 
 
 def check_output_stride(output_stride):
-    """Raises ValueError, naming what was received, for an output stride not in ``OUTPUT_STRIDES``."""
+    """Raises ValueError, naming what was received, unless in ``OUTPUT_STRIDES``."""
     if isinstance(output_stride, bool) or output_stride not in OUTPUT_STRIDES:
         raise ValueError(
             f"`output_stride` should be 8, 16 or 32. Received: output_stride={output_stride!r}"
