@@ -270,6 +270,13 @@ def DenseNet(
     # DenseNet-BC-250 is about 900 layers deep.
     with common.deep_graph_recursion():
         model = keras.Model(common.source_inputs(input_tensor, img_input), x, name=name)
+    if source.fresh_head:
+        # Keras's files name the stem "conv1/conv" and "conv1/bn" (Keras 2
+        # allowed "/"), so they match by order, not by name. The backbone file
+        # goes into the same layers without the classifier, where the order holds.
+        backbone = keras.Model(model.inputs, model.get_layer("relu").output)
+        weights_lib.load_source(backbone, dataclasses.replace(source, fresh_head=False))
+        return model
     return weights_lib.load_source(model, source)
 
 
