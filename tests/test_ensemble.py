@@ -51,7 +51,6 @@ def test_path_counts_of_keras_applications_resnet50():
     assert analysis.path_length_counts(wrapped)[1] == 16
 
 
-@pytest.mark.backend_agnostic
 def test_plain_network_has_no_paths():
     with pytest.raises(ValueError, match="Received: model='plain20'"):
         analysis.path_length_counts(keras_resnet.build("plain20", input_shape=(8, 8, 1)))
