@@ -21,7 +21,6 @@ import os
 import time
 
 import numpy as np
-
 import paper_data
 from lesion import train
 
@@ -62,24 +61,34 @@ def main():
     train_data, test_data, _ = paper_data.digits(size=args.size)
     models = {}
     for name in (f"resnet{args.depth}", f"plain{args.depth}"):
-        models[name] = train(name, train_data, epochs=args.epochs,
-                             batch_size=args.batch_size, seed=args.seed)
-    resnet, plain = models.values()
-    print(f"trained both in {time.perf_counter() - start:.0f} s "
-          f"({args.epochs} epochs, {len(train_data[0])} images of {args.size} px, "
-          f"{len(test_data[0])} test images)\n", flush=True)
+        models[name] = train(
+            name, train_data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed
+        )
+    resnet = models[f"resnet{args.depth}"]
+    print(
+        f"trained both in {time.perf_counter() - start:.0f} s "
+        f"({args.epochs} epochs, {len(train_data[0])} images of {args.size} px, "
+        f"{len(test_data[0])} test images)\n",
+        flush=True,
+    )
 
     lap = time.perf_counter()
-    deletion = [analysis.deletion_curve(m, test_data, draws=args.draws, seed=args.seed,
-                                        batch_size=args.eval_batch)
-                for m in models.values()]
+    deletion = [
+        analysis.deletion_curve(
+            m, test_data, draws=args.draws, seed=args.seed, batch_size=args.eval_batch
+        )
+        for m in models.values()
+    ]
     table("Test error with k blocks deleted (mean +- std over draws, (draws)):", deletion)
     print(f"  ({time.perf_counter() - lap:.0f} s)\n", flush=True)
 
     lap = time.perf_counter()
-    reorder = [analysis.reorder_curve(m, test_data, draws=args.draws, seed=args.seed,
-                                      batch_size=args.eval_batch)
-               for m in models.values()]
+    reorder = [
+        analysis.reorder_curve(
+            m, test_data, draws=args.draws, seed=args.seed, batch_size=args.eval_batch
+        )
+        for m in models.values()
+    ]
     table("Test error with k random pairs of blocks of equal shape swapped:", reorder)
     print(f"  ({time.perf_counter() - lap:.0f} s)\n", flush=True)
 
@@ -91,30 +100,44 @@ def main():
     )
     counts = analysis.path_length_counts(resnet)
     effective = gradients.effective()
-    print(f"{resnet.name}: {len(counts) - 1} residual blocks, {sum(counts)} paths; gradient at "
-          f"the first block's input ({args.gradient_batch} training images, "
-          f"mean per-example norm):")
+    print(
+        f"{resnet.name}: {len(counts) - 1} residual blocks, {sum(counts)} paths; gradient at "
+        f"the first block's input ({args.gradient_batch} training images, "
+        f"mean per-example norm):"
+    )
     print("  length  paths  |grad| of one path   total |grad|  share")
     for k, mean in zip(gradients.ks, gradients.mean()):
-        print(f"  {k:6d}  {counts[k]:5d}  {mean:18.3e}  {effective[k]:13.3e}  "
-              f"{effective[k] / effective.sum():5.3f}")
+        print(
+            f"  {k:6d}  {counts[k]:5d}  {mean:18.3e}  {effective[k]:13.3e}  "
+            f"{effective[k] / effective.sum():5.3f}"
+        )
     share = effective / effective.sum()
     mean_length = float(np.sum(share * np.array(gradients.ks)))
-    print(f"  paths of {mean_length:.1f} blocks on average carry the gradient; the "
-          f"average path has {np.sum(np.arange(len(counts)) * counts) / sum(counts):.1f}")
+    print(
+        f"  paths of {mean_length:.1f} blocks on average carry the gradient; the "
+        f"average path has {np.sum(np.arange(len(counts)) * counts) / sum(counts):.1f}"
+    )
     print(f"  ({time.perf_counter() - lap:.0f} s)\n", flush=True)
 
     os.makedirs(args.out_dir, exist_ok=True)
-    outputs = [os.path.join(args.out_dir, f"ensemble-{part}.png")
-               for part in ("deletion", "reorder", "paths")]
-    analysis.plot_error_curves(deletion, outputs[0],
-                               title=f"Deleting k random blocks at test time (digits, {args.size} px)")
-    analysis.plot_error_curves(reorder, outputs[1],
-                               title=f"Swapping k random pairs of blocks (digits, {args.size} px)")
+    outputs = [
+        os.path.join(args.out_dir, f"ensemble-{part}.png")
+        for part in ("deletion", "reorder", "paths")
+    ]
+    analysis.plot_error_curves(
+        deletion,
+        outputs[0],
+        title=f"Deleting k random blocks at test time (digits, {args.size} px)",
+    )
+    analysis.plot_error_curves(
+        reorder, outputs[1], title=f"Swapping k random pairs of blocks (digits, {args.size} px)"
+    )
     analysis.plot_paths(gradients, outputs[2])
     print("wrote " + ", ".join(outputs))
-    print(f"total {time.perf_counter() - start:.0f} s ({time.process_time():.0f} s of CPU) "
-          f"on {keras.backend.backend()}")
+    print(
+        f"total {time.perf_counter() - start:.0f} s ({time.process_time():.0f} s of CPU) "
+        f"on {keras.backend.backend()}"
+    )
 
 
 if __name__ == "__main__":

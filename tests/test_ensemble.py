@@ -84,6 +84,22 @@ def test_deleting_two_blocks_is_deleting_one_then_the_other(rng):
 
 
 @pytest.mark.backend_agnostic
+def test_deleting_every_block_leaves_stem_shortcuts_and_head(rng):
+    # He et al.'s option A: the shortcuts subsample by 2 and append zero
+    # channels where a stage starts; the ReLU after each Add passes the
+    # stem's non-negative output unchanged. What is left, in NumPy: the
+    # stem's output at every 4th pixel, averaged, into the classifier.
+    model = random_resnet20(rng)
+    x = rng.normal(size=(4, 8, 8, 1)).astype("float32")
+    stem = outputs(keras.Model(model.input, model.get_layer("conv1_relu").output), x)
+    kernel, bias = model.get_layer("predictions").get_weights()
+    expected = stem[:, ::4, ::4, :].mean(axis=(1, 2)) @ kernel[:16] + bias
+    lesioned = analysis.delete_blocks(model, analysis.residual_blocks(model))
+    np.testing.assert_allclose(outputs(lesioned, x), expected, rtol=1e-5, atol=1e-5)
+    assert np.max(np.abs(expected - outputs(model, x))) > 1e-2
+
+
+@pytest.mark.backend_agnostic
 def test_deletion_curve_of_a_plain_network_skips_the_downsampling_blocks(rng):
     model = keras_resnet.build("plain20", input_shape=(8, 8, 1))
     x = rng.normal(size=(8, 8, 8, 1)).astype("float32")
@@ -114,14 +130,21 @@ def test_swapping_blocks_equals_a_network_built_in_the_new_order(rng):
     np.testing.assert_allclose(outputs(analysis.swap_blocks(model, []), x), intact, rtol=1e-6)
 
     swapped = outputs(analysis.swap_blocks(model, [("conv3_block2", "conv3_block3")]), x)
-    by_hand = reordered_by_hand(model, {"conv3_block2": "conv3_block3", "conv3_block3": "conv3_block2"})
+    by_hand = reordered_by_hand(
+        model, {"conv3_block2": "conv3_block3", "conv3_block3": "conv3_block2"}
+    )
     np.testing.assert_allclose(swapped, outputs(by_hand, x), rtol=1e-5, atol=1e-6)
     assert np.max(np.abs(swapped - intact)) > 1e-3
 
     # Two swaps sharing a position: (1 2) then (2 3) gives the order 2, 3, 1.
     pairs = [("conv2_block1", "conv2_block2"), ("conv2_block2", "conv2_block3")]
     by_hand = reordered_by_hand(
-        model, {"conv2_block1": "conv2_block2", "conv2_block2": "conv2_block3", "conv2_block3": "conv2_block1"}
+        model,
+        {
+            "conv2_block1": "conv2_block2",
+            "conv2_block2": "conv2_block3",
+            "conv2_block3": "conv2_block1",
+        },
     )
     np.testing.assert_allclose(
         outputs(analysis.swap_blocks(model, pairs), x), outputs(by_hand, x), rtol=1e-5, atol=1e-6
@@ -207,7 +230,9 @@ def test_path_gradient_of_a_resnet_reaches_the_first_block(rng):
     x = rng.normal(size=(4, 8, 8, 1)).astype("float32")
     y = np.arange(4)
     grad = analysis.path_gradient(
-        model, (x, y), ["conv2_block1", "conv4_block3"],
+        model,
+        (x, y),
+        ["conv2_block1", "conv4_block3"],
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None),
     )
     assert grad.shape == (4, 8, 8, 16)  # the stem's output, stage 2's width

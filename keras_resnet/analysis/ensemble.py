@@ -238,7 +238,11 @@ def swappable_groups(model):
         if shape_in != shape_out:
             continue
         key = (shape_in,) + tuple(
-            (layer.name[len(block) :], type(layer).__name__, tuple(tuple(w.shape) for w in layer.weights))
+            (
+                layer.name[len(block) :],
+                type(layer).__name__,
+                tuple(tuple(w.shape) for w in layer.weights),
+            )
             for layer in layers
         )
         groups.setdefault(key, []).append(block)
@@ -382,7 +386,9 @@ def _gradient(fn, h):
         h = keras.ops.convert_to_tensor(h).detach().requires_grad_(True)
         fn(h).backward()
         return h.grad.detach().cpu().numpy()
-    raise NotImplementedError(f"Gradients are implemented for TensorFlow, JAX and PyTorch, not {backend}.")
+    raise NotImplementedError(
+        f"Gradients are implemented for TensorFlow, JAX and PyTorch, not {backend}."
+    )
 
 
 def _loss_fn(loss, y):
