@@ -11,8 +11,12 @@ Trains a CIFAR ResNet and the plain net of the same depth with one recipe
   that single paths of each length bring to the first block's input, and
   the total over all paths of each length (Figure 6).
 
+The defaults ran in 139 s of CPU time (5.2 min wall on a busy machine) on
+2 cores of an AMD EPYC (AVX2/FMA/F16C, no AVX-512), TensorFlow 2.21 and
+Keras 3.15.1, 2026-11-23; they wrote docs/ensemble-*.png.
+
 Usage:
-    python examples/ensemble.py                       # ResNet-20 vs plain-20, digits
+    python examples/ensemble.py --out-dir docs         # ResNet-20 vs plain-20, digits
     python examples/ensemble.py --depth 56 --epochs 10
 """
 
