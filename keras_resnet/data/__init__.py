@@ -24,6 +24,7 @@ part of the package. It feeds Keras on every backend.
 
 from keras_resnet.data.crops import (
     center_window,
+    torchvision_center_window,
     random_resized_crop_window,
     scale_augmentation_window,
 )
@@ -44,6 +45,7 @@ from keras_resnet.data.pipeline import (
     ImageTransform,
     device_augmentation,
     eval_transform,
+    eval_transform_for,
     make_dataset,
     records_dataset,
     ten_crop_transform,
@@ -84,11 +86,13 @@ __all__ = [
     "ShardIndex",
     "center_crop",
     "center_window",
+    "torchvision_center_window",
     "check_image",
     "cifar_train_transform",
     "decode_image",
     "device_augmentation",
     "eval_transform",
+    "eval_transform_for",
     "find_images",
     "image_folder",
     "imagenet_eval_transform",

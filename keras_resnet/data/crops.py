@@ -113,6 +113,33 @@ def center_window(shape, *, size=224, resize=256):
     return _window_of_crop(shape, tf.constant(resize), size, lambda room: room // 2)
 
 
+def torchvision_center_window(shape, *, size=224, resize=256):
+    """torchvision's evaluation view (``Resize(resize)``, ``CenterCrop(size)``), in source pixels.
+
+    As ``center_window``, with torchvision's rounding, which timm's
+    evaluation transform shares: the longer side is truncated
+    (``int(resize * long / short)``) and the crop's offset is
+    ``round((side - size) / 2)``, halves to even (Python's ``round``).
+    Published PyTorch accuracies were measured with exactly this view.
+
+    Returns:
+        float32 ``[top, left, height, width]``.
+    """
+    if not 0 < size <= resize:
+        raise ValueError(
+            f"`resize` should be at least `size` ({size}). Received: resize={resize!r}"
+        )
+    source = tf.cast(shape, tf.float32)
+    short = tf.reduce_min(source)
+    new = tf.where(
+        source == short, float(resize), tf.math.floor(resize * source / short)
+    )
+    new = tf.cast(new, tf.int32)
+    # tf.round rounds halves to even, as Python's round.
+    offset = lambda room: tf.cast(tf.round(tf.cast(room, tf.float32) / 2), tf.int32)  # noqa: E731
+    return _window_of_resized(shape, new, size, offset)
+
+
 def resized_shape(shape, shorter):
     """``transforms.resize_shorter_side``'s output shape: shorter side ``shorter``, int32."""
     shape = tf.cast(shape, tf.float32)
@@ -122,7 +149,11 @@ def resized_shape(shape, shorter):
 
 def _window_of_crop(shape, shorter, size, offset):
     """The source window of the ``size`` crop at ``offset(room)`` of the resized image."""
-    new = resized_shape(shape, shorter)
+    return _window_of_resized(shape, resized_shape(shape, shorter), size, offset)
+
+
+def _window_of_resized(shape, new, size, offset):
+    """The source window of the ``size`` crop at ``offset(room)`` of ``shape`` resized to ``new``."""
     y, x = offset(new[0] - size), offset(new[1] - size)
     # Each axis has its own scale: the resized sides are rounded separately.
     scale = tf.cast(new, tf.float32) / tf.cast(shape, tf.float32)

@@ -27,6 +27,12 @@ import tensorflow as tf
 # libjpeg's scale denominators, smallest first.
 DCT_RATIOS = (1, 2, 4, 8)
 
+#: Interpolations of the exact view: ``ScaleAndTranslate``'s kernel and its
+#: radius in output pixels. "bicubic" is Keys' cubic with a = -0.5, PIL's
+#: BICUBIC (what timm's and torchvision's evaluation transforms use on PIL
+#: images), antialiased as PIL is when shrinking.
+INTERPOLATIONS = {"bilinear": ("triangle", 1.0), "bicubic": ("keyscubic", 2.0)}
+
 
 def decode_rgb(contents):
     """Any supported image file as uint8 RGB (H, W, 3), decoded in full."""
@@ -57,7 +63,7 @@ def dct_ratio_index(shorter, min_side):
     return tf.add_n(fits)
 
 
-def decode_view(contents, window, size):
+def decode_view(contents, window, size, interpolation="bilinear", *, accurate=False):
     """The source ``window`` of an image file, resampled to ``size`` x ``size`` uint8.
 
     Args:
@@ -67,7 +73,15 @@ def decode_view(contents, window, size):
             ``[height, width]`` returning one (it then sees the JPEG header's
             shape, or the decoded image's for other formats).
         size: Output side.
+        interpolation: ``"bilinear"`` or ``"bicubic"`` (``INTERPOLATIONS``).
+        accurate: Decode JPEGs with libjpeg's accurate integer DCT, as PIL
+            does, instead of TensorFlow's default fast one (measured on a
+            photograph: the fast DCT is 0.8 levels darker on average than
+            PIL's decode, the accurate one equal). For views that must be
+            the PyTorch publishers' own.
     """
+    _check_interpolation(interpolation)
+    dct_method = "INTEGER_ACCURATE" if accurate else ""
     choose = window if callable(window) else (lambda shape: window)
 
     def jpeg():
@@ -75,14 +89,19 @@ def decode_view(contents, window, size):
         view = tf.cast(choose(shape), tf.float32)
         ratio_index = dct_ratio_index(tf.minimum(view[2], view[3]), size)
         branches = [
-            (lambda r=r: _decode_jpeg_around(contents, shape, view, size, r)) for r in DCT_RATIOS
+            (
+                lambda r=r: _decode_jpeg_around(
+                    contents, shape, view, size, r, interpolation, dct_method
+                )
+            )
+            for r in DCT_RATIOS
         ]
         # switch_case: the ratio is an attribute of the op, not a tensor input.
         return tf.switch_case(ratio_index, branches)
 
     def other():
         image = decode_rgb(contents)
-        return view_of(image, choose, size)
+        return view_of(image, choose, size, interpolation)
 
     image = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
     image.set_shape([size, size, 3])
@@ -138,18 +157,30 @@ def _decode_and_crop(contents, crop, ratio):
     return tf.io.decode_and_crop_jpeg(contents, scaled, channels=3, ratio=ratio)
 
 
-def view_of(image, window, size):
+def view_of(image, window, size, interpolation="bilinear"):
     """``decode_view`` for a decoded HWC image (any dtype): the window, resampled, uint8."""
+    _check_interpolation(interpolation)
     view = tf.cast(window(tf.shape(image)[:2]) if callable(window) else window, tf.float32)
-    return _resample(image, view, size, origin=tf.zeros([2]), ratio=1)
+    return _resample(image, view, size, origin=tf.zeros([2]), ratio=1, interpolation=interpolation)
 
 
-def _decode_jpeg_around(contents, shape, view, size, ratio):
+def _check_interpolation(interpolation):
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(
+            f"`interpolation` should be one of {sorted(INTERPOLATIONS)}. "
+            f"Received: interpolation={interpolation!r}"
+        )
+
+
+def _decode_jpeg_around(
+    contents, shape, view, size, ratio, interpolation="bilinear", dct_method=""
+):
     """Decodes, at 1/``ratio`` scale, the blocks under ``view`` and its filter's margin."""
     scale = size / tf.maximum(view[2:], 1e-6)
-    # The antialiasing kernel reaches 1 / scale source pixels to each side
-    # when shrinking, 1 when enlarging; one pixel more for rounding.
-    margin = tf.math.ceil(tf.maximum(1.0 / scale, 1.0)) + 1.0
+    radius = INTERPOLATIONS[interpolation][1]
+    # The antialiasing kernel reaches radius / scale source pixels to each
+    # side when shrinking, radius when enlarging; one pixel more for rounding.
+    margin = tf.math.ceil(radius * tf.maximum(1.0 / scale, 1.0)) + 1.0
     start = tf.clip_by_value(tf.math.floor(view[:2] - margin), 0.0, tf.cast(shape, tf.float32))
     end = tf.clip_by_value(
         tf.math.ceil(view[:2] + view[2:] + margin), 0.0, tf.cast(shape, tf.float32)
@@ -162,14 +193,18 @@ def _decode_jpeg_around(contents, shape, view, size, ratio):
     extent = tf.maximum(scaled_end - scaled_start, 1)
     crop = tf.concat([scaled_start, extent], axis=0)
     if ratio == 1:
-        image = tf.io.decode_and_crop_jpeg(contents, crop, channels=3)
+        image = tf.io.decode_and_crop_jpeg(contents, crop, channels=3, dct_method=dct_method)
     else:
-        image = tf.io.decode_and_crop_jpeg(contents, crop, channels=3, ratio=ratio)
+        image = tf.io.decode_and_crop_jpeg(
+            contents, crop, channels=3, ratio=ratio, dct_method=dct_method
+        )
     origin = tf.cast(scaled_start * ratio, tf.float32)
-    return _resample(image, view, size, origin=origin, ratio=ratio)
+    return _resample(
+        image, view, size, origin=origin, ratio=ratio, interpolation=interpolation
+    )
 
 
-def _resample(image, view, size, *, origin, ratio):
+def _resample(image, view, size, *, origin, ratio, interpolation="bilinear"):
     """``view`` of ``image`` (whose pixel (0, 0) is source ``origin``, at 1/``ratio``) to uint8.
 
     Output coordinate = scale * input coordinate + translation, in the
@@ -181,7 +216,7 @@ def _resample(image, view, size, *, origin, ratio):
         size=[size, size],
         scale=scale * ratio,
         translation=scale * (origin - view[:2]),
-        kernel_type="triangle",
+        kernel_type=INTERPOLATIONS[interpolation][0],
         antialias=True,
     )
     return to_uint8(resampled[0])

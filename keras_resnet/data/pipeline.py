@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from keras_resnet.data import crops, decoding
 from keras_resnet.data.transforms import decode_image, preprocess, resize_shorter_side, ten_crop
+from keras_resnet.weights import registry
 
 #: Training augmentations: the paper's scale augmentation ("imagenet"),
 #: Inception's random-resized-crop ("inception"), CIFAR's pad-and-crop with
@@ -45,21 +46,29 @@ class CropTransform:
             the float pipeline's pixels). ``False``: whole-pixel window, plain
             bilinear (``decoding.decode_crop``), about 1.5x faster; training
             uses it, evaluation the exact view.
+        interpolation: The exact view's kernel, ``"bilinear"`` or
+            ``"bicubic"`` (``decoding.INTERPOLATIONS``).
+        accurate: Decode JPEGs as PIL does (``decoding.decode_view``), for
+            the PyTorch publishers' evaluation views.
     """
 
     window: Callable
     size: int
     exact: bool = True
+    interpolation: str = "bilinear"
+    accurate: bool = False
 
     def decode(self, contents):
         """Reads the window from a file's bytes (crop, then decode)."""
         if self.exact:
-            return decoding.decode_view(contents, self.window, self.size)
+            return decoding.decode_view(
+                contents, self.window, self.size, self.interpolation, accurate=self.accurate
+            )
         return decoding.decode_crop(contents, self.window, self.size)
 
     def __call__(self, image):
         """The same view of an already decoded image (HWC, any dtype)."""
-        return decoding.view_of(image, self.window, self.size)
+        return decoding.view_of(image, self.window, self.size, self.interpolation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +167,45 @@ def eval_transform(augmentation, *, image_size):
             lambda shape: crops.center_window(shape, size=image_size, resize=resize), image_size
         )
     return ImageTransform(_square(image_size))
+
+
+def eval_transform_for(model_name, weights):
+    """The evaluation transform a registered weight file was measured with (uint8 out).
+
+    torchvision and timm state theirs (``WeightsRecord.eval_transform``:
+    shorter side, centre crop, interpolation); e.g. torchvision's ResNet-50
+    ``imagenet1k_v2``: shorter side 232, centre 224, bilinear; timm's
+    ``resnet50d`` ``a1_in1k``: 235, 224, bicubic, with torchvision's
+    rounding of sizes and offsets (``crops.torchvision_center_window``),
+    which timm shares. Files that state none
+    (Keras's) get the standard 256 / 224 bilinear view. The mean and std are
+    the model's ``preprocess_input`` mode (``catalog.preprocessing_mode``),
+    which the registry records alongside.
+
+    Args:
+        model_name: The catalogue name (``"resnet50b"``).
+        weights: A registered tag (``"imagenet1k_v2"``).
+
+    Returns:
+        A ``CropTransform`` (crop, then decode).
+    """
+    tags = registry.tags(model_name)
+    if weights not in tags:
+        raise ValueError(
+            f"`weights` should be a tag registered for {model_name!r} ({tags or 'none'}). "
+            f"Received: weights={weights!r}"
+        )
+    stated = [r.eval_transform for r in registry.records(model_name) if r.tag == weights]
+    spec = next((s for s in stated if s), None)
+    if spec is None:
+        return eval_transform("imagenet", image_size=224)
+    size, resize = spec["crop"], spec["resize"]
+    return CropTransform(
+        lambda shape: crops.torchvision_center_window(shape, size=size, resize=resize),
+        size,
+        interpolation=spec["interpolation"],
+        accurate=True,  # PIL's decoding, as the publishers measured
+    )
 
 
 def ten_crop_transform(augmentation, *, image_size):

@@ -103,7 +103,7 @@ def hash_file(path, algorithm="sha256"):
 def verify(path, record):
     """Returns ``(ok, actual_hash)`` for a file checked against ``record``."""
     actual = hash_file(path, record.hash_algorithm)
-    return actual == record.file_hash.lower(), actual
+    return record.matches(actual), actual
 
 
 def download_timeout():
@@ -360,10 +360,11 @@ def _check_complete(transfer, received, actual):
             f"says {record.size} ({record.hash_algorithm} {actual}, expected "
             f"{record.file_hash}). Nothing was kept."
         )
-    if actual != record.file_hash.lower():
+    if not record.matches(actual):
+        expected = record.file_hash + ("..." if record.hash_kind == "prefix" else "")
         raise WeightsIntegrityError(
             f"{record.file_name} from {url} does not match its registered "
-            f"{record.hash_algorithm}: expected {record.file_hash}, got "
+            f"{record.hash_algorithm}: expected {expected}, got "
             f"{actual}. The transfer was corrupted or the mirror holds "
             "another file; nothing was kept."
         )
@@ -399,7 +400,8 @@ def _cannot_fetch(transfer, reason):
     return (
         f"Cannot download {record.file_name} from {url} ({reason}). Either {mirror}, "
         f"or download the file yourself and put it at {path} (its "
-        f"{record.hash_algorithm} must be {record.file_hash})."
+        f"{record.hash_algorithm} must be {record.file_hash}"
+        f"{' at its start' if record.hash_kind == 'prefix' else ''})."
     )
 
 

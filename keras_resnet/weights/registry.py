@@ -1,9 +1,16 @@
 """The registry of weight files: one record per file, kept as data.
 
-The published records live in ``registry.json`` next to this module (shipped
-in the package); ``register_weights`` adds records at run time. A record is
-found by ``(model, tag, include_top)``; ``weights="imagenet"`` in a builder is
-such a lookup (``resolve``).
+The published records live next to this module, one JSON file per publisher
+(shipped in the package): ``registry.json`` (Keras's files),
+``registry-torchvision.json`` and ``registry-timm.json`` (PyTorch checkpoints,
+converted on load); ``register_weights`` adds records at run time. A record
+is found by ``(model, tag, include_top)``; ``weights="imagenet"`` in a builder
+is such a lookup (``resolve``).
+
+Hashes are the publisher's: Keras states full md5 digests; torchvision and
+timm name their files ``<name>-<first sha256 digits>.pth`` and torch hub
+checks that prefix, so their records carry the prefix
+(``WeightsRecord.hash_kind``).
 """
 
 import dataclasses
@@ -16,8 +23,21 @@ import urllib.parse
 #: an ``http(s)://`` or ``file://`` URL, checked when a download starts.
 URL_ENV = "KERAS_RESNET_WEIGHTS_URL"
 
-_REGISTRY_FILE = os.path.join(os.path.dirname(__file__), "registry.json")
+# Each file of published records, with the publisher its records default to.
+_REGISTRY_FILES = {
+    os.path.join(os.path.dirname(__file__), name): source
+    for name, source in (
+        ("registry.json", "keras"),
+        ("registry-torchvision.json", "torchvision"),
+        ("registry-timm.json", "timm"),
+    )
+}
+# The file of Keras's records, which weights/record.py writes to.
+_REGISTRY_FILE = next(iter(_REGISTRY_FILES))
 _HASH_LENGTHS = {"md5": 32, "sha256": 64}
+# torch hub's shortest accepted prefix is any length; 8 digits (32 bits) is
+# what torchvision and timm publish, and less would guard little.
+MIN_PREFIX_DIGITS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +50,8 @@ class WeightsRecord:
         include_top: Whether the file holds the classifier.
         file_name: The name of the file in the cache.
         url: Where the file is published.
-        file_hash: The file's hex digest.
+        file_hash: The file's hex digest as its publisher states it: all of
+            it, or (torchvision, timm) the first digits of its sha256.
         hash_algorithm: ``"md5"`` (Keras's published files) or ``"sha256"``.
         size: The file's size in bytes, when known.
         num_params: Parameters of the model the file is for.
@@ -38,10 +59,20 @@ class WeightsRecord:
         preprocessing: The ``preprocess_input`` mode the weights expect, when
             it differs from the architecture's own (None: the architecture's,
             ``catalog.preprocessing_mode`` resolves it).
-        top1: Published ImageNet top-1 accuracy (single 224 px centre crop).
+        top1: Published ImageNet top-1 accuracy (single centre crop at
+            ``resolution``).
         top5: Published ImageNet top-5 accuracy.
         accuracy_source: Where ``top1``/``top5`` were published.
         license: The licence of the weights.
+        source: Who published the file (``"keras"``, ``"torchvision"``,
+            ``"timm"``), None for run-time records.
+        resolution: The image side the accuracies were measured at (None:
+            224).
+        eval_transform: The publisher's evaluation transform, when it states
+            one: ``{"resize": shorter side, "crop": centre crop side,
+            "interpolation": "bilinear" | "bicubic", "mean": [r, g, b],
+            "std": [r, g, b]}`` (mean and std on [0, 1] pixels);
+            ``keras_resnet.data.eval_transform_for`` applies it.
     """
 
     model: str
@@ -59,10 +90,29 @@ class WeightsRecord:
     top5: float | None = None
     accuracy_source: str | None = None
     license: str | None = None
+    source: str | None = None
+    resolution: int | None = None
+    eval_transform: dict | None = None
 
     @property
     def key(self):
         return (self.model, self.tag, self.include_top)
+
+    @property
+    def hash_kind(self):
+        """``"full"`` for a whole digest, ``"prefix"`` for its first digits."""
+        full = len(self.file_hash) == _HASH_LENGTHS[self.hash_algorithm]
+        return "full" if full else "prefix"
+
+    def matches(self, digest):
+        """Whether a file's hex ``digest`` is this record's (a prefix must start it)."""
+        digest, expected = digest.lower(), self.file_hash.lower()
+        return digest == expected if self.hash_kind == "full" else digest.startswith(expected)
+
+    @property
+    def is_torch_checkpoint(self):
+        """Whether the file is a PyTorch checkpoint (its classifier can be skipped on load)."""
+        return self.file_name.endswith((".pth", ".pt", ".bin", ".safetensors"))
 
     @property
     def download_url(self):
@@ -78,8 +128,12 @@ class WeightsRecord:
 
 
 def _load_published():
-    with open(_REGISTRY_FILE, encoding="utf-8") as f:
-        return [WeightsRecord(**fields) for fields in json.load(f)["records"]]
+    published = []
+    for path, source in _REGISTRY_FILES.items():
+        with open(path, encoding="utf-8") as f:
+            for fields in json.load(f)["records"]:
+                published.append(WeightsRecord(**{"source": source, **fields}))
+    return published
 
 
 # Keyed by (model, tag, include_top); insertion order is listing order.
@@ -92,7 +146,7 @@ def records(model=None):
 
 
 def published_records():
-    """Returns the records shipped in ``registry.json`` (not run-time ones)."""
+    """Returns the records shipped with the package (not run-time ones)."""
     return _load_published()
 
 
@@ -111,7 +165,8 @@ def resolve(model, tag, *, include_top, classes=1000):
 
     With the top and a classifier as wide as a registered file's, that file;
     otherwise (no top, or fine-tuning with another ``classes``) the file
-    without the top, leaving the classifier freshly initialised.
+    without the top, leaving the classifier freshly initialised. A PyTorch
+    checkpoint has one file for both: its classifier is skipped on load.
 
     Args:
         model: The architecture's registry key.
@@ -120,8 +175,9 @@ def resolve(model, tag, *, include_top, classes=1000):
         classes: Width of the model's classifier.
 
     Returns:
-        ``(record, fresh_head)``: the file to load and whether the model's
-        classifier stays as initialised.
+        ``(record, fresh_head)``: the file to load and whether the file's
+        classifier is left out (the model's, if it has one, stays as
+        initialised).
 
     Raises:
         ValueError: If no registered file serves this combination.
@@ -139,6 +195,9 @@ def resolve(model, tag, *, include_top, classes=1000):
     notop = find(model, tag, include_top=False)
     if notop is not None:
         return notop, bool(include_top)
+    if top is not None and top.is_torch_checkpoint:
+        # The file's classifier is skipped: none to fill, or another width.
+        return top, True
     if include_top:
         raise ValueError(
             f"The {tag!r} weights of {model!r} have a {top.classes}-way classifier "
@@ -168,6 +227,8 @@ def add_record(
     top5=None,
     accuracy_source=None,
     license=None,
+    resolution=None,
+    eval_transform=None,
     overwrite=False,
 ):
     """Adds a weight file's record, so that ``weights=tag`` finds it.
@@ -179,7 +240,9 @@ def add_record(
         model_name: The architecture's registry key (``"resnet50"``).
         tag: The name to pass as ``weights=``.
         url: Where the file is downloaded from (``http(s)://`` or ``file://``).
-        file_hash: The hex digest of the file (``sha256sum FILE``).
+        file_hash: The hex digest of the file (``sha256sum FILE``), or at least
+            its first 8 digits where that is all the publisher states (torch
+            hub's ``name-<digits>.pth``).
         include_top: Whether the file holds the classifier.
         hash_algorithm: ``"sha256"`` (recommended) or ``"md5"``.
         file_name: The name in the cache; defaults to the URL's last part.
@@ -190,6 +253,9 @@ def add_record(
         top1, top5: Accuracies to show in ``keras-resnet weights list``.
         accuracy_source: Where those accuracies come from.
         license: The licence of the weights.
+        resolution: The image side ``top1``/``top5`` were measured at.
+        eval_transform: The evaluation transform the weights expect (see
+            ``WeightsRecord.eval_transform``).
         overwrite: Replace an existing record for the same
             ``(model_name, tag, include_top)``.
 
@@ -214,10 +280,14 @@ def add_record(
             f"Received: hash_algorithm={hash_algorithm!r}"
         )
     file_hash = str(file_hash).lower()
-    if not re.fullmatch(f"[0-9a-f]{{{_HASH_LENGTHS[hash_algorithm]}}}", file_hash):
+    full = _HASH_LENGTHS[hash_algorithm]
+    # sha256 may be a publisher's prefix (torch hub's file names); md5 is whole.
+    shortest = MIN_PREFIX_DIGITS if hash_algorithm == "sha256" else full
+    if not re.fullmatch(f"[0-9a-f]{{{shortest},{full}}}", file_hash):
+        digits = f"{full}" if shortest == full else f"{shortest} to {full}"
         raise ValueError(
-            f"`file_hash` should be {_HASH_LENGTHS[hash_algorithm]} hex digits "
-            f"(a {hash_algorithm} digest). Received: file_hash={file_hash!r}"
+            f"`file_hash` should be {digits} hex digits (a {hash_algorithm} digest"
+            f"{'' if shortest == full else ' or its prefix'}). Received: file_hash={file_hash!r}"
         )
     parsed = urllib.parse.urlparse(str(url))
     if parsed.scheme not in ("http", "https", "file") or not parsed.path.strip("/"):
@@ -248,6 +318,8 @@ def add_record(
         top5=top5,
         accuracy_source=accuracy_source,
         license=license,
+        resolution=resolution,
+        eval_transform=eval_transform,
     )
     if record.key in _RECORDS and not overwrite:
         raise ValueError(

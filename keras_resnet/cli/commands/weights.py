@@ -72,17 +72,18 @@ def run_list(args):
     if args.model and not registry.records(args.model):
         raise errors.UsageError(f"no weights registered for {args.model!r}")
     print(
-        f"{'model':<12} {'tag':<10} {'top':<5} {'size':>9} {'params':>11} "
-        f"{'top-1':>6} {'top-5':>6} {'hash':<20} {'cached':<6} file"
+        f"{'model':<17} {'tag':<14} {'top':<5} {'params':>11} {'px':>3} {'top-1':>6} "
+        f"{'top-5':>6} {'source':<11} {'hash (publisher states)':<31} {'cached':<6} file"
     )
     for r in registry.records(args.model):
-        size = f"{r.size / 2**20:.1f}M" if r.size else "?"
         params = f"{r.num_params:,}" if r.num_params else "?"
         cached = "yes" if _exists(download.cached_path(r)) else "no"
+        # A prefix is all torchvision and timm publish (torch hub checks it).
+        digest = f"{r.hash_algorithm}:{r.file_hash[:12]} {r.hash_kind}"
         print(
-            f"{r.model:<12} {r.tag:<10} {'top' if r.include_top else 'notop':<5} {size:>9} "
-            f"{params:>11} {_pct(r.top1):>6} {_pct(r.top5):>6} "
-            f"{r.hash_algorithm + ':' + r.file_hash[:12]:<20} {cached:<6} {r.file_name}"
+            f"{r.model:<17} {r.tag:<14} {'top' if r.include_top else 'notop':<5} "
+            f"{params:>11} {r.resolution or 224:>3} {_pct(r.top1):>6} {_pct(r.top5):>6} "
+            f"{r.source or 'user':<11} {digest:<31} {cached:<6} {r.file_name}"
         )
     return 0
 
