@@ -14,6 +14,7 @@ written from the two original implementations:
   (axis 4 of the 6-D tensor), reshape back.
 """
 
+import keras
 import numpy as np
 import pytest
 
@@ -129,7 +130,7 @@ def _saved_legacy(tmp_path, layout):
 def test_legacy_file_converts_to_grouped_conv(tmp_path, layout):
     path, x, expected = _saved_legacy(tmp_path, layout)
     model = _ours(path)
-    got = np.asarray(model(x, training=False))
+    got = keras.ops.convert_to_numpy(model(x, training=False))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     assert model.get_layer("conv2_block1_2_conv").groups == GROUPS
 
