@@ -299,6 +299,7 @@ def test_dilated_features_equal_pytorchs(tmp_path):
             want = data[f"arr_{i}"]
             got = keras.ops.convert_to_numpy(actual[level])
             assert got.shape == want.shape, (name, level)
-            # Seen with torch 2.14: at most 1.5e-6.
+            # Seen with torch 2.14.1, timm 1.0.31: at most 2.0e-6 (resnet50b, C4).
+            # Keras's "same" average pool in place of timm's AvgPool2dSame: 0.46.
             assert relative_error(got, want) < 1e-5, (name, level)
         keras.backend.clear_session()
