@@ -93,7 +93,7 @@ def add_layer(model, block):
     raise AssertionError(f"no addition in {block}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def resnet20(unit):
     # 8x8 inputs: three stages of 8, 4 and 2 pixels, the smallest the net takes.
     return keras_resnet.build("resnet20", unit=unit, input_shape=(8, 8, 1))
@@ -146,7 +146,7 @@ def resnet20_layout():
     (``_0_pad``, no weights) where the width doubles; global pooling; a
     10-way dense layer. Keras's names.
     """
-    bn = lambda c: [(c,)] * 4  # noqa: E731 (gamma, beta, mean, variance)
+    bn = lambda c: [(c,)] * 4  # gamma, beta, moving mean, moving variance
     layout = {"conv1_conv": ("Conv2D", [(3, 3, 1, 16)]), "conv1_bn": ("BatchNormalization", bn(16)),
               "conv1_relu": ("Activation", [])}
     c = 16
@@ -175,7 +175,7 @@ def preact_bottleneck_layout(n):
     1x1 projection c_in -> 4f with bias; 1x1 (no bias) + BN, 3x3 (no bias)
     + BN, 1x1 -> 4f with bias; then ``post_bn`` over 256 channels.
     """
-    bn = lambda c: [(c,)] * 4  # noqa: E731
+    bn = lambda c: [(c,)] * 4
     layout = {"conv1_conv": ("Conv2D", [(3, 3, 1, 16)])}
     c = 16
     for stage, f in zip((2, 3, 4), (16, 32, 64)):
