@@ -1,6 +1,9 @@
 """DenseNet against independent references: keras.applications' models and
 source, tf_keras (Keras 2) weight files, torchvision's parameter counts and
-the paper's Table 2."""
+the paper's Table 2.
+
+The layout and parameter-count tests run on one backend (the built graph
+does not depend on it); the numerical ones run on every backend."""
 
 import hashlib
 import inspect
@@ -13,6 +16,7 @@ from conftest import randomize_batch_norms, randomize_weights, relative_error
 
 import keras_resnet
 from keras_resnet import catalog, optimize_for_inference, preprocessing
+from keras_resnet.analysis import complexity
 from keras_resnet.architectures import densenet
 from keras_resnet.weights import download, registry
 
@@ -69,7 +73,6 @@ def _assert_keras_layout(ours, theirs):
         assert mine == keras_layer
 
 
-@pytest.mark.backend_agnostic
 @pytest.mark.parametrize(
     "name, include_top",
     [("densenet121", True), ("densenet121", False), ("densenet169", True), ("densenet201", True)],
@@ -95,16 +98,16 @@ def test_layout_matches_keras_applications(name, include_top):
         assert notop.num_params == theirs.count_params() - (channels * 1000 + 1000)
 
 
-@pytest.mark.backend_agnostic
-def test_densenet161_has_torchvisions_parameter_count():
-    model = keras_resnet.DenseNet161(weights=None, input_shape=(SIZE, SIZE, 3))
+def test_densenet161_has_torchvisions_parameter_count_and_cost():
+    model = keras_resnet.DenseNet161(weights=None)
     assert _trainable(model) == TORCHVISION_PARAMS["densenet161"]
+    # torchvision's published cost of densenet161: 7.728 GFLOPS (multiply-adds at 224 px).
+    assert round(complexity.multiply_adds(model) / 1e9, 3) == 7.728
     # 96 + 6*48 = 384 -> 192 -> 768 -> 384 -> 2112 -> 1056 -> 2208 channels.
     assert model.get_layer("predictions").input.shape[-1] == 2208
     assert catalog.get("densenet161").depth == 161
 
 
-@pytest.mark.backend_agnostic
 @pytest.mark.parametrize("name", list(PAPER_TABLE_2))
 def test_cifar_rows_have_the_papers_parameter_counts(name):
     depth, growth_rate, bc, millions = PAPER_TABLE_2[name]
@@ -177,7 +180,6 @@ def tf_keras_files(tmp_path_factory):
     return {"top": top, "notop": notop, "x": x, "logits": outputs[0], "features": outputs[1]}
 
 
-@pytest.mark.backend_agnostic
 def test_tf_keras_h5_loads_with_equal_outputs(tf_keras_files):
     ours = keras_resnet.DenseNet121(
         weights=tf_keras_files["top"], input_shape=(64, 64, 3), classifier_activation=None
@@ -187,6 +189,31 @@ def test_tf_keras_h5_loads_with_equal_outputs(tf_keras_files):
 
 
 @pytest.mark.backend_agnostic
+def test_tf_keras_h5_of_a_small_densenet_on_every_backend(tmp_path, rng):
+    # Keras 2's generic factory with one layer a block: the same names (its
+    # stem "conv1/conv") and layout as DenseNet121, at a cost every backend's
+    # eager run can afford.
+    tf_keras = pytest.importorskip("tf_keras")
+    from tf_keras.src.applications import densenet as keras2_densenet
+
+    reference = keras2_densenet.DenseNet(
+        [1, 2, 1, 1], weights=None, input_shape=(SIZE, SIZE, 3), classes=10,
+        classifier_activation=None,
+    )
+    randomize_weights(reference, rng)
+    path = str(tmp_path / "small_densenet.h5")
+    reference.save_weights(path)
+    x = rng.uniform(-2, 2, (2, SIZE, SIZE, 3)).astype("float32")
+    expected = reference.predict(x, verbose=0)
+    tf_keras.backend.clear_session()
+
+    arch = densenet.DenseNetArchitecture((1, 2, 1, 1))
+    ours = densenet.DenseNet(arch, weights=path, input_shape=(SIZE, SIZE, 3), classes=10,
+                             classifier_activation=None)
+    actual = keras.ops.convert_to_numpy(ours(x, training=False))
+    assert relative_error(actual, expected) < 1e-5
+
+
 def test_imagenet_weights_come_through_the_registry(tf_keras_files, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.setattr(download, "_warned_plain_http", True)
@@ -307,9 +334,11 @@ def test_channels_first_equals_channels_last(rng):
 
 @pytest.mark.backend_agnostic
 def test_keras_file_round_trip_in_safe_mode(tmp_path, rng):
-    model = keras_resnet.build("densenet40_k12", classifier_activation=None)
+    model = densenet.DenseNet(
+        SMALL, weights=None, input_shape=(SIZE, SIZE, 3), classes=10, classifier_activation=None
+    )
     randomize_batch_norms(model, rng)
-    path = str(tmp_path / "densenet40_k12.keras")
+    path = str(tmp_path / "densenet.keras")
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     x = rng.uniform(-1, 1, (2, SIZE, SIZE, 3)).astype("float32")
