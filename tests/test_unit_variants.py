@@ -2,7 +2,7 @@
 
 Every expectation is written out by hand from the paper: the order of the
 layers in each unit of Figure 4, the first activation after conv1 and the
-extra one after the last unit (section 4.1 of the paper), and the layout of
+extra one after the last unit (section 4 of the paper), and the layout of
 the default networks from He et al. 2015, section 4.2 and Keras's v2 block.
 None is read off a built model.
 """
@@ -42,7 +42,7 @@ FIGURE_4_BOTTLENECK = {
     "relu_only_preactivation": "ReLU conv BN ReLU conv BN ReLU conv BN add",
     "full_preactivation": "BN ReLU conv BN ReLU conv BN ReLU conv add",
 }
-# Section 4.1: a pre-activation unit's first activation comes right after
+# Section 4: a pre-activation unit's first activation comes right after
 # conv1, before the split; the last unit gets an extra one after its addition.
 STEM = {
     "original": "conv BN ReLU",
@@ -112,7 +112,7 @@ def test_unit_layer_order_is_figure_4(unit):
 
 @pytest.mark.backend_agnostic
 @pytest.mark.parametrize("unit", UNITS)
-def test_stem_head_and_first_unit_follow_section_4_1(unit):
+def test_stem_head_and_first_unit_follow_section_4(unit):
     model = resnet20(unit)
     assert sequence(model, "conv1_") == STEM[unit]
     assert sequence(model, "post_") == HEAD[unit]

@@ -6,24 +6,23 @@ around the addition. Between two convolutions of a branch there is always a
 BN and a ReLU; the units differ before the split, at the end of the residual
 branch and after the addition:
 
-====================  ==========  ===============  ===============  ==============
-unit                  Figure 4    before the split branch ends in   after addition
-====================  ==========  ===============  ===============  ==============
-original              (a)         -                conv, BN         ReLU
-bn_after_addition     (b)         -                conv             BN, ReLU
-relu_before_addition  (c)         -                conv, BN, ReLU   -
-relu_only_preact...   (d)         ReLU             conv, BN         -
-full_preactivation    (e)         BN, ReLU         conv             -
-====================  ==========  ===============  ===============  ==============
+=======================  ======  ================  ===============  ==============
+unit                     Fig. 4  before the split  branch ends in   after addition
+=======================  ======  ================  ===============  ==============
+original                 (a)     -                 conv, BN         ReLU
+bn_after_addition        (b)     -                 conv             BN, ReLU
+relu_before_addition     (c)     -                 conv, BN, ReLU   -
+relu_only_preactivation  (d)     ReLU              conv, BN         -
+full_preactivation       (e)     BN, ReLU          conv             -
+=======================  ======  ================  ===============  ==============
 
 The two pre-activation units apply, at the start of the next unit, the
 activation that the original applies after its addition. A network of them
 therefore needs that activation once more after its last unit, and its stem
-no longer ends in it: the first unit applies it, on both paths (the paper:
-"for the first Residual Unit ... we adopt the first activation right after
-conv1 and before splitting into two paths; for the last Residual Unit ... an
-extra activation right after its element-wise addition"). ``Unit.stem`` and
-``Unit.head`` say which layers the stem and the head get.
+no longer ends in it: the first unit applies it right after conv1, before
+the split, so both paths read it, as the paper prescribes for the first and
+last units (section 4). ``Unit.stem`` and ``Unit.head`` say which layers the
+stem and the head get.
 
 On CIFAR-10 the paper measured (Table 2, test error %): ResNet-110 6.61,
 8.17, 7.84, 6.71, 6.37 and ResNet-164 5.93, 6.50, 6.14, 5.91, 5.46 for units
