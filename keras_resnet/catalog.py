@@ -228,6 +228,8 @@ def build(name, *args, **kwargs):
             ``classes``, ``classifier_activation``, ``shortcut``,
             ``survival_prob``, ``zero_init_gamma``, ``model_name``), the same
             with CIFAR defaults (10 classes, no weights) for the CIFAR family.
+            DenseNet rows take keras.applications' arguments and
+            ``model_name`` only (no shortcut or stochastic-depth options).
 
     Returns:
         A ``keras.Model``.
