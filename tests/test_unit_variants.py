@@ -326,3 +326,20 @@ def test_zero_init_gamma_needs_a_last_bn_in_the_branch():
         and not np.any(keras.ops.convert_to_numpy(layer.gamma))
     ]
     assert zeroed == [f"conv{s}_block{b}_2_bn" for s in (2, 3, 4) for b in (1, 2, 3)]
+
+
+@pytest.mark.backend_agnostic
+def test_unit_variant_saves_and_loads_in_safe_mode(tmp_path, rng):
+    from conftest import randomize_weights
+
+    model = cifar.ResNet20(unit="relu_only_preactivation", input_shape=(8, 8, 1))
+    randomize_weights(model, rng)
+    path = str(tmp_path / "unit_d.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    x = rng.normal(size=(2, 8, 8, 1)).astype("float32")
+    assert sequence(loaded, "conv3_block2_") == FIGURE_4["relu_only_preactivation"]
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)),
+        rtol=0, atol=1e-6,
+    )
