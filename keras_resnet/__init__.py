@@ -1,7 +1,8 @@
-"""ResNet, ResNetV2 and ResNeXt for Keras 3: build, load and train.
+"""ResNet, ResNetV2, ResNeXt and DenseNet for Keras 3: build, load and train.
 
 Keras's networks and torchvision's and timm's layouts (ResNet-B, -C, -D,
-wide ResNet, ResNeXt 32x4d ...), built as PyTorch builds them.
+wide ResNet, ResNeXt 32x4d ...), built as PyTorch builds them, with their
+published weights; feature backbones (``feature_backbone``) of any of them.
 
 The package, lowest layer first (each imports only the layers below it):
 ``preprocessing``; ``weights`` (registry, downloads, files); ``architectures``
@@ -51,6 +52,7 @@ _EXPORTS = {
     "DenseNet169": "architectures.densenet",
     "DenseNet201": "architectures.densenet",
     "DenseNet161": "architectures.densenet",
+    "feature_backbone": "architectures.features",
     "build": "catalog",
     "list_models": "catalog",
     "register_weights": "catalog",
@@ -128,9 +130,14 @@ __all__ = [
     "ResNeXt50_32x4d",
     "ResNeXt101_32x8d",
     "ResNeXt101_64x4d",
+    "DenseNet121",
+    "DenseNet169",
+    "DenseNet201",
+    "DenseNet161",
     "blocks",
     "build",
     "decode_predictions",
+    "feature_backbone",
     "list_models",
     "load_weights",
     "optimize_for_inference",

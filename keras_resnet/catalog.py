@@ -226,8 +226,10 @@ def build(name, *args, **kwargs):
             ``keras_resnet.ResNet50`` for the ImageNet family (``include_top``,
             ``weights``, ``input_tensor``, ``input_shape``, ``pooling``,
             ``classes``, ``classifier_activation``, ``shortcut``,
-            ``survival_prob``, ``zero_init_gamma``, ``model_name``), the same
-            with CIFAR defaults (10 classes, no weights) for the CIFAR family.
+            ``survival_prob``, ``zero_init_gamma``, ``model_name``,
+            ``output_stride``), the same with CIFAR defaults (10 classes, no
+            weights) and ``unit`` (a residual unit of He et al. 2016,
+            Figure 4) for the CIFAR family.
             DenseNet rows take keras.applications' arguments and
             ``model_name`` only (no shortcut or stochastic-depth options).
 

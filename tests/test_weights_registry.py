@@ -120,6 +120,9 @@ def test_unknown_tag_lists_the_known_ones():
     with pytest.raises(ValueError, match=expected):
         registry.resolve("resnet50", "imagnet", include_top=True)
     with pytest.raises(ValueError, match="registered: none"):
+        keras_resnet.DenseNet161(weights="imagenet")
+    # torchvision's file for ResNet-18 is not Keras's "imagenet": named as such.
+    with pytest.raises(ValueError, match=r"registered: \['imagenet1k_v1'\]"):
         keras_resnet.ResNet18(weights="imagenet")
 
 

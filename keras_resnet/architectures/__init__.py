@@ -13,6 +13,10 @@ Modules, lowest first:
     common: what every factory shares (input shape, argument checks, head).
     resnet: the ImageNet family: ``ResNet(stack_fn, preact, use_bias, ...)``,
         ``from_table``, ``ResNet50`` ... ``ResNet50D`` ...
+    features: feature backbones, ``C2`` .. ``C5`` of any table row, output
+        stride 32, 16 or 8 by dilation (``feature_backbone``).
+    units: the residual units of He et al. 2016, Figure 4 (``unit=`` of the
+        CIFAR networks).
     cifar: the paper's CIFAR networks and the demo's small network.
     densenet: DenseNet's table (ImageNet's 121/169/201/161, CIFAR's
         DenseNet and DenseNet-BC): one dense block, one transition.

@@ -35,9 +35,10 @@ _REGISTRY_FILES = {
 # The file of Keras's records, which weights/record.py writes to.
 _REGISTRY_FILE = next(iter(_REGISTRY_FILES))
 _HASH_LENGTHS = {"md5": 32, "sha256": 64}
-# torch hub's shortest accepted prefix is any length; 8 digits (32 bits) is
-# what torchvision and timm publish, and less would guard little.
-MIN_PREFIX_DIGITS = 8
+# torch hub accepts a prefix of any length; torchvision and timm publish 8
+# digits (32 bits), and less would guard little. Longer prefixes stop at 16
+# so that an md5 digest given without hash_algorithm="md5" is refused.
+PREFIX_DIGITS = (8, 16)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,8 +242,8 @@ def add_record(
         tag: The name to pass as ``weights=``.
         url: Where the file is downloaded from (``http(s)://`` or ``file://``).
         file_hash: The hex digest of the file (``sha256sum FILE``), or at least
-            its first 8 digits where that is all the publisher states (torch
-            hub's ``name-<digits>.pth``).
+            its first 8 to 16 digits where that is all the publisher states
+            (torch hub's ``name-<digits>.pth``).
         include_top: Whether the file holds the classifier.
         hash_algorithm: ``"sha256"`` (recommended) or ``"md5"``.
         file_name: The name in the cache; defaults to the URL's last part.
@@ -282,12 +283,12 @@ def add_record(
     file_hash = str(file_hash).lower()
     full = _HASH_LENGTHS[hash_algorithm]
     # sha256 may be a publisher's prefix (torch hub's file names); md5 is whole.
-    shortest = MIN_PREFIX_DIGITS if hash_algorithm == "sha256" else full
-    if not re.fullmatch(f"[0-9a-f]{{{shortest},{full}}}", file_hash):
-        digits = f"{full}" if shortest == full else f"{shortest} to {full}"
+    digits = [full] + (list(range(PREFIX_DIGITS[0], PREFIX_DIGITS[1] + 1)) if full == 64 else [])
+    if not (re.fullmatch("[0-9a-f]+", file_hash) and len(file_hash) in digits):
+        prefix = f", or its first {PREFIX_DIGITS[0]} to {PREFIX_DIGITS[1]}" if full == 64 else ""
         raise ValueError(
-            f"`file_hash` should be {digits} hex digits (a {hash_algorithm} digest"
-            f"{'' if shortest == full else ' or its prefix'}). Received: file_hash={file_hash!r}"
+            f"`file_hash` should be {full} hex digits (a {hash_algorithm} digest{prefix}). "
+            f"Received: file_hash={file_hash!r}"
         )
     parsed = urllib.parse.urlparse(str(url))
     if parsed.scheme not in ("http", "https", "file") or not parsed.path.strip("/"):
