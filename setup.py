@@ -34,11 +34,14 @@ setup(
     extras_require={
         "tensorflow": ["tensorflow>=2.16"],
         "jax": ["jax[cpu]"],
+        # The PyTorch backend, and torchvision's and timm's models for the tests.
+        "torch": ["torch>=2.1", "torchvision", "timm", "safetensors"],
         "plot": ["matplotlib"],
         # keras-resnet train/evaluate/predict: tf.data, the digits, the curves, image checks.
         "train": ["tensorflow>=2.16", "scikit-learn", "matplotlib", "pillow"],
         "test": [
             "pytest",
+            "pytest-xdist",
             "tf_keras",
             "scikit-learn",
             "matplotlib",

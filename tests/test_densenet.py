@@ -250,6 +250,23 @@ def test_imagenet_weights_come_through_the_registry(tf_keras_files, tmp_path, mo
     assert tuned.output_shape == (None, 10)
 
 
+def test_keras_2_files_fine_tune_through_load_weights_too(tf_keras_files):
+    """Keras 2's names ("conv1/conv") match by order, the classifier left out."""
+    reference = keras_resnet.DenseNet121(
+        weights=tf_keras_files["top"], input_shape=(64, 64, 3), classifier_activation=None
+    )
+    expected = reference.get_layer("conv5_block16_2_conv").get_weights()[0]
+    for path in (tf_keras_files["top"], tf_keras_files["notop"]):
+        tuned = keras_resnet.DenseNet121(weights=None, input_shape=(64, 64, 3), classes=10)
+        head = tuned.get_layer("predictions").get_weights()[0]
+        skip_head = path == tf_keras_files["top"]  # a notop file needs no skipping
+        keras_resnet.load_weights(tuned, path, skip_head=skip_head)
+        np.testing.assert_array_equal(
+            tuned.get_layer("conv5_block16_2_conv").get_weights()[0], expected
+        )
+        np.testing.assert_array_equal(tuned.get_layer("predictions").get_weights()[0], head)
+
+
 @pytest.mark.backend_agnostic
 @pytest.mark.parametrize(
     "kwargs",

@@ -188,16 +188,15 @@ def _plan(model, entries, path, *, skip_head):
     """Pairs model layers with file arrays, checking everything first."""
     layers = weighted_layers(model)
     if not {layer.name for layer in layers} & set(entries):
-        return _plan_in_order(model, layers, entries, path)
+        return _plan_in_order(model, layers, entries, path, skip_head=skip_head)
     try:
         return _plan_by_name(model, layers, entries, path, skip_head=skip_head)
     except WeightsMismatchError:
-        if skip_head:
-            raise
         # Keras matches legacy files by order; a file whose layers fit in
-        # order but carry other names loads as it would in Keras.
+        # order but carry other names (Keras 2's DenseNet files name the stem
+        # "conv1/conv") loads as it would in Keras.
         try:
-            return _plan_in_order(model, layers, entries, path)
+            return _plan_in_order(model, layers, entries, path, skip_head=skip_head)
         except WeightsMismatchError:
             pass
         raise
@@ -249,7 +248,16 @@ def _plan_by_name(model, layers, entries, path, *, skip_head):
     return plan
 
 
-def _plan_in_order(model, layers, entries, path):
+def _plan_in_order(model, layers, entries, path, *, skip_head=False):
+    """Pairs layers and file entries by position, every shape checked.
+
+    The classifier is left out on both sides when it is skipped, and on the
+    model's side when the file has none (it then stays initialised, as when
+    matching by name).
+    """
+    if skip_head or not any(alias in entries for alias in _HEAD_ALIASES):
+        layers = [layer for layer in layers if layer.name != HEAD]
+        entries = {name: arrays for name, arrays in entries.items() if name not in _HEAD_ALIASES}
     file_layers = list(entries.items())
     if len(file_layers) != len(layers):
         raise WeightsMismatchError(
