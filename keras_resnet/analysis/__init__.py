@@ -2,24 +2,19 @@
 
 Modules:
     lesion: delete one block, or several, at test time (Veit et al. 2016).
+    paths: the paths of a residual network (Veit et al. 2016): path-length
+        counts, gradient magnitude by path length.
     ensemble: residual networks as ensembles of paths (Veit et al. 2016):
-        error with k blocks deleted or k pairs swapped, path-length counts,
-        gradient magnitude by path length.
+        error with k blocks deleted or k pairs swapped.
     complexity: parameters and multiply-adds of any Keras model.
 """
 
 from keras_resnet.analysis.complexity import count_params, multiply_adds
 from keras_resnet.analysis.ensemble import (
     ErrorCurve,
-    PathGradients,
     deletion_curve,
-    gradient_by_path_length,
-    path_gradient,
-    path_length_counts,
     plot_error_curves,
-    plot_paths,
     reorder_curve,
-    residual_blocks,
     swap_blocks,
     swappable_groups,
 )
@@ -30,6 +25,14 @@ from keras_resnet.analysis.lesion import (
     delete_blocks,
     lesion,
     plot_lesion,
+)
+from keras_resnet.analysis.paths import (
+    PathGradients,
+    gradient_by_path_length,
+    path_gradient,
+    path_length_counts,
+    plot_paths,
+    residual_blocks,
 )
 
 __all__ = [

@@ -13,6 +13,7 @@ import sys
 import keras
 from keras import layers
 
+from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import residual
 
 POOLINGS = (None, "avg", "max")
@@ -36,6 +37,33 @@ def check_head_args(*, pooling, classes):
         raise ValueError(
             f"`classes` should be a positive integer. Received: classes={classes!r}"
         )
+
+
+def resolve_source(weights, *, model_name, include_top, classes, pooling, classifier_activation):
+    """What ``weights=`` loads (``weights.resolve_weights``), with the head's arguments checked.
+
+    Args:
+        weights: The builder's ``weights`` argument, or a ``WeightsSource``
+            resolved already.
+        model_name: The registry key of the architecture.
+        include_top, classes, pooling, classifier_activation: The builder's.
+
+    Returns:
+        A ``WeightsSource``.
+    """
+    source = weights
+    if not isinstance(source, weights_lib.WeightsSource):
+        source = weights_lib.resolve_weights(
+            weights, model_name=model_name, include_top=include_top, classes=classes
+        )
+    check_head_args(pooling=pooling, classes=classes)
+    if source.pretrained_top and classifier_activation not in {"softmax", None}:
+        raise ValueError(
+            "Only `None` and `softmax` activations are allowed for the "
+            "`classifier_activation` argument when using pretrained weights. "
+            f"Received: classifier_activation={classifier_activation!r}"
+        )
+    return source
 
 
 def model_input(input_tensor, input_shape):

@@ -227,18 +227,14 @@ def DenseNet(
         ValueError: For an invalid ``weights``, ``input_shape``, ``pooling``,
             ``classes`` or ``classifier_activation``, naming what was received.
     """
-    source = weights
-    if not isinstance(source, weights_lib.WeightsSource):
-        source = weights_lib.resolve_weights(
-            weights, model_name=weights_name or name, include_top=include_top, classes=classes
-        )
-    common.check_head_args(pooling=pooling, classes=classes)
-    if source.pretrained_top and classifier_activation not in {"softmax", None}:
-        raise ValueError(
-            "Only `None` and `softmax` activations are allowed for the "
-            "`classifier_activation` argument when using pretrained weights. "
-            f"Received: classifier_activation={classifier_activation!r}"
-        )
+    source = common.resolve_source(
+        weights,
+        model_name=weights_name or name,
+        include_top=include_top,
+        classes=classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+    )
     input_shape = common.resolve_input_shape(
         input_shape,
         include_top=include_top,
@@ -270,13 +266,8 @@ def DenseNet(
     # DenseNet-BC-250 is about 900 layers deep.
     with common.deep_graph_recursion():
         model = keras.Model(common.source_inputs(input_tensor, img_input), x, name=name)
-    if source.fresh_head:
-        # Keras's files name the stem "conv1/conv" and "conv1/bn" (Keras 2
-        # allowed "/"), so they match by order, not by name. The backbone file
-        # goes into the same layers without the classifier, where the order holds.
-        backbone = keras.Model(model.inputs, model.get_layer("relu").output)
-        weights_lib.load_source(backbone, dataclasses.replace(source, fresh_head=False))
-        return model
+    # Keras's files name the stem "conv1/conv" (Keras 2 allowed "/"): they
+    # match by order, the classifier left out when it stays fresh.
     return weights_lib.load_source(model, source)
 
 

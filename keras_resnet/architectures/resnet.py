@@ -176,19 +176,14 @@ def ResNet(
         ValueError: For an invalid ``weights``, ``input_shape``, ``pooling``,
             ``classes`` or ``classifier_activation``, naming what was received.
     """
-    weights_name = weights_name or model_name
-    source = weights
-    if not isinstance(source, weights_lib.WeightsSource):
-        source = weights_lib.resolve_weights(
-            weights, model_name=weights_name, include_top=include_top, classes=classes
-        )
-    common.check_head_args(pooling=pooling, classes=classes)
-    if source.pretrained_top and classifier_activation not in {"softmax", None}:
-        raise ValueError(
-            "Only `None` and `softmax` activations are allowed for the "
-            "`classifier_activation` argument when using pretrained weights. "
-            f"Received: classifier_activation={classifier_activation!r}"
-        )
+    source = common.resolve_source(
+        weights,
+        model_name=weights_name or model_name,
+        include_top=include_top,
+        classes=classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+    )
 
     input_shape = common.resolve_input_shape(
         input_shape,
