@@ -258,8 +258,9 @@ def preprocessing_mode(name, weights=None):
     """
     entry = get(name)
     if isinstance(weights, str) and not weights_lib.is_path(weights):
+        tag = weights_lib.canonical_tag(entry.name, weights)
         for record in weights_lib.records(entry.name):
-            if record.tag == weights and record.preprocessing:
+            if record.tag == tag and record.preprocessing:
                 return record.preprocessing
     return entry.preprocessing
 

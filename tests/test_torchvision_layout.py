@@ -15,6 +15,7 @@ import pytest
 from conftest import randomize_batch_norms, relative_error
 
 import keras_resnet
+from keras_resnet import weights as weights_lib
 from keras_resnet import preprocessing
 from keras_resnet.analysis import complexity
 from keras_resnet.architectures import resnet
@@ -260,9 +261,17 @@ def test_builders_take_keras_applications_arguments():
 
 
 @pytest.mark.backend_agnostic
-def test_no_weights_registered_yet_and_arguments_checked():
+def test_imagenet_means_the_best_registered_file_and_arguments_checked():
+    # keras.applications' default weights="imagenet": for a PyTorch layout,
+    # the registered file with the highest published top-1.
+    for model, best in (("resnet50b", "imagenet1k_v2"), ("resnet50d", "a1_in1k"),
+                        ("resnext101_64x4d", "imagenet1k_v1")):
+        assert weights_lib.canonical_tag(model, "imagenet") == best
+        top1 = {r.tag: r.top1 for r in weights_lib.records(model)}
+        assert top1[best] == max(top1.values())
+    assert weights_lib.canonical_tag("resnet50", "imagenet") == "imagenet"  # Keras's own
     with pytest.raises(ValueError, match=r"registered: none.*Received: weights='imagenet'"):
-        keras_resnet.ResNet50D()
+        keras_resnet.DenseNet161()
     with pytest.raises(ValueError, match=r"`pooling`.*Received: pooling='mean'"):
         keras_resnet.ResNet50D(weights=None, include_top=False, pooling="mean")
     with pytest.raises(ValueError, match=r"`weights`.*Received: weights='/no/such/file.h5'"):

@@ -550,9 +550,10 @@ def test_cli_fetch_list_and_verify(server, resnet18_file, capsys):
     capsys.readouterr()
     assert cli.main(["weights", "list", "resnet18"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert len(listed) == 2  # header + the one record
-    assert listed[1].split()[:3] == ["resnet18", "mycorp", "notop"]
-    assert "yes" in listed[1].split()
+    # The header, torchvision's file, and the one registered here.
+    assert len(listed) == 3 and "imagenet1k_v1" in listed[1]
+    assert listed[2].split()[:3] == ["resnet18", "mycorp", "notop"]
+    assert "yes" in listed[2].split()
 
     assert cli.main(["weights", "verify"]) == 0
     assert capsys.readouterr().out.startswith("ok ")
@@ -617,7 +618,9 @@ def test_record_tool_prints_a_record_that_loads(tmp_path, resnet18_file, capsys)
     assert tool.main([*argv, "--write"]) == 0
     with open(tool.REGISTRY, encoding="utf-8") as f:
         written = json.load(f)["records"]
-    assert len(written) == 17 and written[-1] == record
+    with open(registry._REGISTRY_FILE, encoding="utf-8") as f:
+        assert len(written) == len(json.load(f)["records"]) + 1
+    assert written[-1] == record
     assert registry.WeightsRecord(**written[-1]).file_hash == record["file_hash"]
 
     keras_resnet.register_weights(**_as_register_arguments(record))

@@ -121,9 +121,8 @@ def test_unknown_tag_lists_the_known_ones():
         registry.resolve("resnet50", "imagnet", include_top=True)
     with pytest.raises(ValueError, match="registered: none"):
         keras_resnet.DenseNet161(weights="imagenet")
-    # torchvision's file for ResNet-18 is not Keras's "imagenet": named as such.
     with pytest.raises(ValueError, match=r"registered: \['imagenet1k_v1'\]"):
-        keras_resnet.ResNet18(weights="imagenet")
+        keras_resnet.ResNet18(weights="imagenet1k_v3")
 
 
 @pytest.mark.backend_agnostic

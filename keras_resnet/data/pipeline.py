@@ -190,6 +190,7 @@ def eval_transform_for(model_name, weights):
         A ``CropTransform`` (crop, then decode).
     """
     tags = registry.tags(model_name)
+    weights = registry.canonical_tag(model_name, weights)
     if weights not in tags:
         raise ValueError(
             f"`weights` should be a tag registered for {model_name!r} ({tags or 'none'}). "

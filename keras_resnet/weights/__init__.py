@@ -38,6 +38,7 @@ from keras_resnet.weights.loading import HEAD, WeightsFileError, WeightsMismatch
 from keras_resnet.weights.registry import (
     URL_ENV,
     WeightsRecord,
+    canonical_tag,
     find,
     records,
     resolve,
@@ -63,6 +64,7 @@ __all__ = [
     "WeightsRecord",
     "WeightsSource",
     "cache_dir",
+    "canonical_tag",
     "fetch",
     "find",
     "is_path",

@@ -161,6 +161,26 @@ def tags(model):
     return sorted({r.tag for r in records(model)})
 
 
+#: keras.applications' default ``weights``; for a model without Keras's own
+#: file it means the best published one (as torchvision's ``DEFAULT``).
+DEFAULT_TAG = "imagenet"
+
+
+def canonical_tag(model, tag):
+    """The tag ``tag`` stands for: ``"imagenet"`` of a PyTorch-layout model is its best file.
+
+    Keras's models have files tagged ``"imagenet"``. For the others (ResNet-B/
+    C/D, wide, ResNeXt 32x4d ...), ``weights="imagenet"``, the builders'
+    default, takes the registered file with the highest published top-1
+    (``ResNet50B()``: torchvision's ``imagenet1k_v2``). Other tags are
+    returned unchanged.
+    """
+    own = records(model)
+    if tag != DEFAULT_TAG or not own or any(r.tag == DEFAULT_TAG for r in own):
+        return tag
+    return max(own, key=lambda r: r.top1 or 0.0).tag
+
+
 def resolve(model, tag, *, include_top, classes=1000):
     """Chooses the file that serves ``weights=tag`` for a model being built.
 
@@ -171,7 +191,7 @@ def resolve(model, tag, *, include_top, classes=1000):
 
     Args:
         model: The architecture's registry key.
-        tag: The ``weights`` argument.
+        tag: The ``weights`` argument (``"imagenet"``: see ``canonical_tag``).
         include_top: Whether the model has its classifier.
         classes: Width of the model's classifier.
 
@@ -183,6 +203,7 @@ def resolve(model, tag, *, include_top, classes=1000):
     Raises:
         ValueError: If no registered file serves this combination.
     """
+    tag = canonical_tag(model, tag)
     known = tags(model)
     if tag not in known:
         raise ValueError(
