@@ -16,7 +16,7 @@ Modules, lowest first:
     features: feature backbones, ``C2`` .. ``C5`` of any table row, output
         stride 32, 16 or 8 by dilation (``feature_backbone``).
     units: the residual units of He et al. 2016, Figure 4 (``unit=`` of the
-        CIFAR networks).
+        CIFAR networks), and the pre-activation bottleneck stage.
     cifar: the paper's CIFAR networks and the demo's small network.
     densenet: DenseNet's table (ImageNet's 121/169/201/161, CIFAR's
         DenseNet and DenseNet-BC): one dense block, one transition.

@@ -40,7 +40,7 @@ import dataclasses
 
 from keras import layers
 
-from keras_resnet.architectures import residual
+from keras_resnet.architectures import blocks, residual
 
 _ACTIVATION = ("bn", "relu")
 
@@ -271,6 +271,47 @@ def unit_stack(
             bottleneck=bottleneck,
             stride=stride1 if i == 1 else 1,
             split_after_preact=i == 1,
+            name=f"{name}_block{i}",
+            options=options,
+            survival_prob=probs[i - 1],
+        )
+    return x
+
+
+def preact_stack(
+    x,
+    filters,
+    num_blocks,
+    stride1=2,
+    name=None,
+    *,
+    options=residual.DEFAULT_OPTIONS,
+    survival_probs=None,
+):
+    """A stage of pre-activation bottlenecks that strides in its first block.
+
+    The layout of the "Identity Mappings" CIFAR networks (Keras's ImageNet
+    ``stack2`` strides in the last block instead).
+
+    Args:
+        x: Input tensor.
+        filters: Bottleneck width; the blocks output ``4 * filters``.
+        num_blocks: Number of blocks.
+        stride1: Stride of the first block.
+        name: Stage label.
+        options: A ``blocks.BlockOptions`` for every block.
+        survival_probs: One stochastic-depth survival probability per block.
+
+    Returns:
+        Output tensor of the stage.
+    """
+    probs = residual.check_survival_probs(survival_probs, num_blocks)
+    for i in range(1, num_blocks + 1):
+        x = blocks.block2(
+            x,
+            filters,
+            stride=stride1 if i == 1 else 1,
+            conv_shortcut=i == 1,
             name=f"{name}_block{i}",
             options=options,
             survival_prob=probs[i - 1],
