@@ -29,8 +29,7 @@ LAYERS = [
 RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}
 
 # "A few hundred lines" (the style guide): about 400. blocks.py (Keras's three
-# block kinds and their stacks, with dilation) and cifar.py (the CIFAR family
-# with its unit option) are the largest, at about 450.
+# block kinds and their stacks, with dilation) is the largest, at 450.
 MAX_LINES = 460
 
 
