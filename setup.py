@@ -1,4 +1,4 @@
-"""Installs keras_resnet: ``pip install .`` or ``pip install ".[tensorflow,test]"``.
+"""Installs keras_resnet: ``pip install ".[tensorflow]"`` (or ``.[jax]``, ``.[torch]``).
 
 The distribution is named ``keras3-resnet``: the name ``keras-resnet`` belongs
 to an unrelated 2019 project on the public index (which also installs a
@@ -16,6 +16,8 @@ VERSION = re.search(
     r'^__version__ = "([^"]+)"', (HERE / "keras_resnet" / "__init__.py").read_text(), re.M
 ).group(1)
 
+TRAIN_STACK = ["tensorflow>=2.16", "scikit-learn", "matplotlib", "pillow"]
+
 setup(
     name="keras3-resnet",
     version=VERSION,
@@ -31,22 +33,34 @@ setup(
     # few Keras internals it relies on, and tests/test_internals.py fails when a
     # release changes them.
     install_requires=["keras>=3.12,<4", "numpy", "h5py"],
+    # Extras say what they bring. The demo's environment is `.[tensorflow]`
+    # alone (about 2 GB); `.[test]` adds the stack the tests compare against.
     extras_require={
-        "tensorflow": ["tensorflow>=2.16"],
+        # The TensorFlow backend and everything `keras-resnet train` uses on
+        # any backend: tf.data, scikit-learn's digits, Pillow, the curves.
+        "tensorflow": TRAIN_STACK,
         "jax": ["jax[cpu]"],
-        # The PyTorch backend, and torchvision's and timm's models for the tests.
-        "torch": ["torch>=2.1", "torchvision", "timm", "safetensors"],
-        "plot": ["matplotlib"],
-        # keras-resnet train/evaluate/predict: tf.data, the digits, the curves, image checks.
-        "train": ["tensorflow>=2.16", "scikit-learn", "matplotlib", "pillow"],
+        # The PyTorch backend. Reading .pth and .safetensors files needs none
+        # of it: the package parses both formats itself.
+        "torch": ["torch>=2.1"],
+        # What `model.export(format=...)` needs for each format on TensorFlow,
+        # and the runtimes that check an exported file: ONNX (tf2onnx, onnx,
+        # ONNX Runtime), OpenVINO, LiteRT.
+        "export": ["tf2onnx", "onnx", "onnxruntime", "openvino", "ai-edge-litert"],
+        # The references the tests compare against: Keras 2 files (tf_keras),
+        # torchvision's and timm's models, the safetensors library.
         "test": [
             "pytest",
             "pytest-xdist",
             "tf_keras",
-            "scikit-learn",
-            "matplotlib",
-            "pillow",
+            "torchvision",
+            "timm",
+            "safetensors",
+            *TRAIN_STACK,
         ],
+        # Names of earlier releases, kept so existing install lines still work.
+        "train": TRAIN_STACK,
+        "plot": ["matplotlib"],
     },
     entry_points={"console_scripts": ["keras-resnet=keras_resnet.cli:main"]},
     classifiers=[

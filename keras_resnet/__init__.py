@@ -16,7 +16,11 @@ Example:
 
 import importlib
 
-from keras_resnet import _conflicts, _deprecated
+from keras_resnet import _conflicts, _deprecated, _startup
+
+# Before anything imports TensorFlow: its native start-up log stays quiet
+# unless the user set TF_CPP_MIN_LOG_LEVEL.
+_startup.quiet_log_level()
 
 # Where each public name lives. Resolved on first use (PEP 562), so that
 # `keras-resnet --help` and `import keras_resnet.cli` do not pay for
@@ -86,6 +90,7 @@ _conflicts.warn_if_shadowed()
 
 def __getattr__(name):
     if name in _EXPORTS:
+        _startup.import_keras()
         module = importlib.import_module(f"keras_resnet.{_EXPORTS[name]}")
         value = getattr(module, name)
         globals()[name] = value

@@ -23,3 +23,9 @@ Modules, lowest first:
 
 Names are looked up in ``keras_resnet.catalog``, above this layer.
 """
+
+from keras_resnet import _startup
+
+# Every model is built from here: Keras (and TensorFlow) is first imported
+# without TensorFlow's native start-up lines.
+_startup.import_keras()

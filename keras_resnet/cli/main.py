@@ -11,6 +11,7 @@ import importlib
 import sys
 import warnings
 
+from keras_resnet import _startup
 from keras_resnet.cli import errors, quiet
 from keras_resnet.cli.errors import UsageError
 
@@ -19,7 +20,15 @@ COMMANDS = ("prepare", "train", "evaluate", "predict", "summary", "models", "wei
 
 
 # Commands that build models: they import Keras (and its backend) first.
-_KERAS_COMMANDS = {"train", "evaluate", "predict", "summary", "models"}
+_KERAS_COMMANDS = {"train", "evaluate", "predict", "summary"}
+# What reads images through tf.data, which needs TensorFlow on every backend.
+_READS_IMAGES = {
+    "prepare": "prepare writes shards",
+    "train": "train reads images",
+    "evaluate": "evaluate reads images",
+    "predict": "predict decodes images",
+    "bench": "bench measures input pipelines",
+}
 
 
 def build_parser():
@@ -55,10 +64,17 @@ def main(argv=None):
 
 def _dispatch(args):
     """Runs the command; errors that are the user's become one line on stderr."""
-    if not args.debug and args.command in _KERAS_COMMANDS:
-        quiet.import_backend_quietly()
     try:
+        if args.command in _KERAS_COMMANDS or args.command in _READS_IMAGES:
+            if args.debug:
+                _startup.import_keras(hold_native_log=False)
+            else:
+                quiet.import_backend_quietly(needs_tensorflow=_READS_IMAGES.get(args.command))
         return args.func(args) or 0
+    except _startup.BackendMissing as e:
+        # Not a usage error: the command was right, the environment lacks a package.
+        print(f"keras-resnet {args.command}: error: {e}", file=sys.stderr)
+        return 1
     except UsageError as e:
         print(f"keras-resnet {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -22,6 +22,11 @@ TensorFlow is imported here on purpose: ``tf.data`` is the point of this
 part of the package. It feeds Keras on every backend.
 """
 
+from keras_resnet import _startup
+
+# Without TensorFlow's native start-up lines; one line if it is missing.
+_startup.import_tensorflow("keras_resnet.data reads images")
+
 from keras_resnet.data.crops import (
     center_window,
     torchvision_center_window,
