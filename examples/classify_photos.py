@@ -11,11 +11,12 @@ Usage:
 
 import argparse
 
+# keras_resnet before keras: it keeps TensorFlow's native start-up lines out.
+import keras_resnet  # isort: skip
+
 import keras
 import numpy as np
 from sklearn.datasets import load_sample_images
-
-import keras_resnet
 
 
 def main():
@@ -28,7 +29,11 @@ def main():
         keras.ops.convert_to_numpy(keras.ops.image.resize(image, (224, 224)))
         for image in photos.images
     ])
-    model = keras_resnet.ResNet50(weights=args.weights)
+    try:
+        model = keras_resnet.ResNet50(weights=args.weights)
+    except (keras_resnet.weights.WeightsDownloadError, ValueError) as e:
+        # No network, no cached file, or a bad --weights: the message says what to do.
+        raise SystemExit(f"classify_photos.py: {str(e).splitlines()[0]}") from None
     if args.weights is None:
         print("ResNet-50 with RANDOM weights (no --weights given): the classes below are noise.")
     x = keras_resnet.catalog.preprocess_input_for("resnet50", args.weights)(images)

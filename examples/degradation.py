@@ -26,9 +26,10 @@ NETWORKS = ("plain20", "plain56", "resnet20", "resnet56")
 
 
 def train(name, train_data, test_data, *, epochs, batch_size, learning_rate, seed):
-    import keras
+    # keras_resnet before keras: it keeps TensorFlow's native start-up lines out.
+    import keras_resnet  # isort: skip
 
-    import keras_resnet
+    import keras
 
     keras.utils.set_random_seed(seed)
     x, y = train_data

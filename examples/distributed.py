@@ -10,14 +10,12 @@ learning rate follows the global batch.
 """
 
 import argparse
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# keras_resnet before tensorflow: it keeps TensorFlow's native start-up lines out.
+from keras_resnet import data, training  # isort: skip
+from keras_resnet.training import recipes  # isort: skip
 
-import tensorflow as tf  # noqa: E402
-
-from keras_resnet import data, training  # noqa: E402
-from keras_resnet.training import recipes  # noqa: E402
+import tensorflow as tf
 
 
 def main(argv=None):

@@ -20,9 +20,10 @@ import paper_data
 
 
 def train(name, train_data, *, epochs, batch_size, seed, survival_prob=None):
-    import keras
+    # keras_resnet before keras: it keeps TensorFlow's native start-up lines out.
+    import keras_resnet  # isort: skip
 
-    import keras_resnet
+    import keras
 
     keras.utils.set_random_seed(seed)
     x, y = train_data

@@ -19,10 +19,11 @@ unfreezes every layer *except* the BatchNorm ones.
 
 import argparse
 
-import keras
+# keras_resnet before keras: it keeps TensorFlow's native start-up lines out.
+import keras_resnet  # isort: skip
+from keras_resnet import data  # isort: skip
 
-import keras_resnet
-from keras_resnet import data
+import keras
 
 
 def build_classifier(backbone_name, *, input_shape, classes, weights):
@@ -89,7 +90,7 @@ def main(argv=None):
         )
     except (keras_resnet.weights.WeightsDownloadError, ValueError) as e:
         # No network, no cached file, or a bad --weights: the message says what to do.
-        raise SystemExit(f"transfer_learning.py: {e}") from None
+        raise SystemExit(f"transfer_learning.py: {str(e).splitlines()[0]}") from None
     mode = keras_resnet.catalog.preprocessing_mode(args.model, weights)
     train, test = datasets(
         image_size=size, preprocessing_mode=mode, batch_size=args.batch_size, limit=args.limit

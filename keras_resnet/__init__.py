@@ -18,9 +18,10 @@ import importlib
 
 from keras_resnet import _conflicts, _deprecated, _startup
 
-# Before anything imports TensorFlow: its native start-up log stays quiet
-# unless the user set TF_CPP_MIN_LOG_LEVEL.
-_startup.quiet_log_level()
+# Before anything imports TensorFlow (this package, or the user's `import
+# keras` after this line): its native start-up log stays quiet unless the
+# user set TF_CPP_MIN_LOG_LEVEL.
+_startup.quiet_native_log()
 
 # Where each public name lives. Resolved on first use (PEP 562), so that
 # `keras-resnet --help` and `import keras_resnet.cli` do not pay for

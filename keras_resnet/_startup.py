@@ -6,17 +6,20 @@ machine without a GPU a CUDA initialisation error when devices are first
 listed. None of them is about the user's program. TensorFlow's own switch,
 ``TF_CPP_MIN_LOG_LEVEL``, silences the later ones only if it is set before
 TensorFlow is imported, and the earliest lines are written before TensorFlow
-reads it; so the first import runs with file descriptor 2 (where C++ code
-writes) sent to a file, which is shown after all if the import fails.
+reads it at all. So ``import keras_resnet`` sets the level and arranges that
+TensorFlow's first import, by this package or by the user's ``import keras``
+after it, runs with file descriptor 2 (where C++ code writes) sent to a file,
+which is shown after all if the import fails.
 
 A user who sets ``TF_CPP_MIN_LOG_LEVEL`` themselves gets exactly what they
-asked for: nothing here changes it or hides anything then.
+asked for: nothing here changes it or hides anything then. Importing Keras
+before ``keras_resnet`` is also the user's choice: its lines are printed.
 
-This module is the package's lowest layer: it imports nothing of Keras until
-``import_keras`` is called.
+This module is the package's lowest layer: it imports nothing of Keras.
 """
 
 import contextlib
+import importlib.abc
 import importlib.util
 import os
 import sys
@@ -41,23 +44,57 @@ def install_hint(extra):
     return f'install the extra with pip install -e ".[{extra}]" in the keras_resnet folder'
 
 
-def quiet_log_level():
-    """Sets TensorFlow's native log level to errors-off unless the user chose one.
+def quiet_native_log():
+    """Keeps TensorFlow's native start-up lines out, unless the user chose a log level.
 
-    Cheap (no import): called when ``keras_resnet`` is imported, so the level
-    is in place before anything imports TensorFlow.
+    Cheap (imports nothing): called when ``keras_resnet`` is imported, before
+    anything imports TensorFlow. Sets ``TF_CPP_MIN_LOG_LEVEL`` to 3 and holds
+    back what native code prints while TensorFlow is first imported.
     """
+    if _USER_LOG_LEVEL or "tensorflow" in sys.modules or _HELD_IMPORT in sys.meta_path:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.meta_path.insert(0, _HELD_IMPORT)
+
+
+def show_native_log():
+    """Undoes ``quiet_native_log`` (``keras-resnet --debug``) if TensorFlow is not loaded yet."""
+    if _HELD_IMPORT in sys.meta_path:
+        sys.meta_path.remove(_HELD_IMPORT)
     if not _USER_LOG_LEVEL:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
 
 
-def import_keras(*, hold_native_log=None):
-    """Imports Keras (and so its backend) without TensorFlow's start-up lines.
+class _HeldTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` as usual, once, and runs its import with fd 2 held."""
 
-    Args:
-        hold_native_log: Hide what native code prints during the import.
-            None: unless the user set ``TF_CPP_MIN_LOG_LEVEL`` (the Python
-            API); the command line passes True unless ``--debug``.
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # Once: the real finders do the finding.
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _HeldLoader(spec.loader)
+        return spec
+
+
+class _HeldLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        with _native_stderr_held():
+            self._loader.exec_module(module)
+
+
+_HELD_IMPORT = _HeldTensorFlowImport()
+
+
+def import_keras():
+    """Imports Keras (and so its backend), naming the extra if the backend is missing.
 
     Returns:
         The ``keras`` module.
@@ -66,7 +103,7 @@ def import_keras(*, hold_native_log=None):
         BackendMissing: The backend Keras is set to use is not installed.
     """
     try:
-        return _import("keras", hold_native_log)
+        return importlib.import_module("keras")
     except ModuleNotFoundError as e:
         missing = _missing_backend(e)
         if missing is None:
@@ -82,15 +119,15 @@ def import_keras(*, hold_native_log=None):
         ) from None
 
 
-def import_tensorflow(purpose, *, hold_native_log=None):
-    """Imports TensorFlow quietly, for ``purpose`` (tf.data on any Keras backend).
+def import_tensorflow(purpose):
+    """Imports TensorFlow, for ``purpose`` (tf.data on any Keras backend).
 
     Raises:
         BackendMissing: TensorFlow is not installed; the message says
             ``purpose`` needs it.
     """
     try:
-        return _import("tensorflow", hold_native_log)
+        return importlib.import_module("tensorflow")
     except ModuleNotFoundError as e:
         if _missing_backend(e) != "tensorflow":
             raise
@@ -98,18 +135,6 @@ def import_tensorflow(purpose, *, hold_native_log=None):
             f"{purpose} with tf.data, which needs TensorFlow on every Keras backend; "
             f"TensorFlow is not installed; {install_hint('tensorflow')}"
         ) from None
-
-
-def _import(module, hold_native_log):
-    if module in sys.modules:
-        return sys.modules[module]
-    quiet_log_level()
-    if hold_native_log is None:
-        hold_native_log = not _USER_LOG_LEVEL
-    if not hold_native_log:
-        return importlib.import_module(module)
-    with _native_stderr_held():
-        return importlib.import_module(module)
 
 
 def _missing_backend(error):
@@ -120,7 +145,11 @@ def _missing_backend(error):
 
 @contextlib.contextmanager
 def _native_stderr_held():
-    """Sends file descriptor 2 to a file inside the block; shows it if the block fails."""
+    """Sends file descriptor 2 to a file inside the block; shows it if the block fails.
+
+    Python's own ``sys.stderr`` is flushed first and after, so nothing the
+    program wrote before is lost or reordered.
+    """
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as log:

@@ -118,3 +118,15 @@ def test_a_users_own_log_level_is_kept(tmp_path):
     result = _run([sys.executable, "-c", code], tmp_path, env={"TF_CPP_MIN_LOG_LEVEL": "1"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("script", ["classify_photos.py", "transfer_learning.py"])
+def test_examples_say_an_unreachable_download_in_one_line(tmp_path, script):
+    # Nothing listens on port 9 of the loopback: the download fails at once.
+    path = Path(__file__).parents[1] / "examples" / script
+    result = _run([sys.executable, str(path), "--weights", "imagenet"], tmp_path,
+                  env={"KERAS_RESNET_WEIGHTS_URL": "https://127.0.0.1:9"})
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"{script}: Cannot download "), line
+    assert "KERAS_RESNET_WEIGHTS_URL" in line

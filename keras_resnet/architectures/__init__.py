@@ -26,6 +26,5 @@ Names are looked up in ``keras_resnet.catalog``, above this layer.
 
 from keras_resnet import _startup
 
-# Every model is built from here: Keras (and TensorFlow) is first imported
-# without TensorFlow's native start-up lines.
+# Every model is built from here: a missing backend is one line naming the extra.
 _startup.import_keras()

@@ -67,9 +67,8 @@ def _dispatch(args):
     try:
         if args.command in _KERAS_COMMANDS or args.command in _READS_IMAGES:
             if args.debug:
-                _startup.import_keras(hold_native_log=False)
-            else:
-                quiet.import_backend_quietly(needs_tensorflow=_READS_IMAGES.get(args.command))
+                _startup.show_native_log()
+            quiet.import_backend_quietly(needs_tensorflow=_READS_IMAGES.get(args.command))
         return args.func(args) or 0
     except _startup.BackendMissing as e:
         # Not a usage error: the command was right, the environment lacks a package.

@@ -14,9 +14,9 @@ from keras_resnet import _startup
 def import_backend_quietly(*, needs_tensorflow=None):
     """Imports Keras and its backend with the native log silenced.
 
-    TensorFlow's own log level is raised to errors-off for the rest of the
-    process (so the CUDA probe stays quiet too), unless the user set it. If
-    the import fails, what it printed is shown after all.
+    ``import keras_resnet`` already arranged the quiet (keras_resnet._startup):
+    TensorFlow's log level errors-off unless the user set one, and its first
+    import's native lines held back (shown if the import fails).
 
     Args:
         needs_tensorflow: None, or what the command does with tf.data (its
@@ -25,9 +25,9 @@ def import_backend_quietly(*, needs_tensorflow=None):
     Raises:
         keras_resnet._startup.BackendMissing: With one line naming the extra.
     """
-    _startup.import_keras(hold_native_log=True)
+    _startup.import_keras()
     if needs_tensorflow:
-        _startup.import_tensorflow(needs_tensorflow, hold_native_log=True)
+        _startup.import_tensorflow(needs_tensorflow)
     with contextlib.suppress(ImportError):
         from absl import logging as absl_logging
 

@@ -24,7 +24,7 @@ part of the package. It feeds Keras on every backend.
 
 from keras_resnet import _startup
 
-# Without TensorFlow's native start-up lines; one line if it is missing.
+# tf.data is the point of this part: if TensorFlow is missing, one line says so.
 _startup.import_tensorflow("keras_resnet.data reads images")
 
 from keras_resnet.data.crops import (
