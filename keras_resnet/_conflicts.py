@@ -31,7 +31,10 @@ def conflict_message():
     version = meta.get("Version")
     if _is_2019_project(meta):
         what = f"The unrelated package '{CONFLICTING}' {version} (2019) is installed"
-        fix = f"`pip uninstall -y {CONFLICTING} {DISTRIBUTION}`, then `pip install {DISTRIBUTION}`"
+        fix = (
+            f"`pip uninstall -y {CONFLICTING} {DISTRIBUTION}`, then reinstall {DISTRIBUTION} "
+            "(`pip install -e .` in its folder)"
+        )
     else:
         # Version 0.1 of this package was distributed under that name; its
         # flat modules would shadow the folders of this one.

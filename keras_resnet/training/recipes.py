@@ -186,7 +186,7 @@ RECIPES = {
         image_size=32,
     ),
     # The embedded demo: the CIFAR recipe shortened to fit about two minutes
-    # on two CPU cores (measured, see README), without the flip that would
+    # on two CPU cores (measured, see docs/compatibility.md), without the flip that would
     # turn digits into other shapes; the 8x8 scans are upsampled to 16x16.
     "digits": Recipe(
         name="digits",
