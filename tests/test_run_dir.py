@@ -75,13 +75,21 @@ def _contents(run_dir):
     return files
 
 
-def _assert_best_is_the_best_logged_epoch(run_dir):
+def _best_logged_row(run_dir):
+    """The highest val_accuracy; of equal ones the lowest val_loss; of equal both the
+    first (strictly better replaces)."""
     log = training.read_log(os.path.join(run_dir, "log.csv"))
-    scores = [float(r["val_accuracy"]) for r in log]
+    return min(
+        log, key=lambda r: (-float(r["val_accuracy"]), float(r["val_loss"]), int(r["epoch"]))
+    )
+
+
+def _assert_best_is_the_best_logged_epoch(run_dir):
+    row = _best_logged_row(run_dir)
     best = _json(os.path.join(run_dir, "best.json"))
-    # Strictly better replaces, so the first epoch reaching the maximum is kept.
-    assert best["epoch"] == 1 + scores.index(max(scores)), (best, scores)
-    assert best["val_accuracy"] == pytest.approx(max(scores))
+    assert best["epoch"] == int(row["epoch"]), (best, row)
+    assert best["val_accuracy"] == pytest.approx(float(row["val_accuracy"]))
+    assert best["val_loss"] == pytest.approx(float(row["val_loss"]))
 
 
 def _assert_no_temporary_file(run_dir):
@@ -309,15 +317,23 @@ def test_resume_with_more_epochs_extends_the_run(run_copy):
 
 @requires_tensorflow
 @pytest.mark.slow
-def test_rerunning_a_finished_run_prints_one_line_and_changes_nothing(run_copy):
+def test_rerunning_a_finished_run_prints_its_summary_and_changes_nothing(run_copy):
     before = _contents(run_copy)
     proc = _train(["--epochs", "2", "--run-dir", run_copy])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    best = _json(os.path.join(run_copy, "best.json"))["epoch"]
+    rows = training.read_log(os.path.join(run_copy, "log.csv"))
+    seconds = training.read_backup_metadata(os.path.join(run_copy, "backup"))["seconds"]
+
+    def scores(row):
+        return (f"epoch {row['epoch']}, validation accuracy {float(row['val_accuracy']):.4f}, "
+                f"loss {float(row['val_loss']):.4f}")
+
+    # The digits' 180 validation images are enough: no line about them.
     assert proc.stdout.splitlines() == [
-        (f"run directory {run_copy} is finished (2 epochs): "
-         f"{os.path.join(run_copy, 'best.weights.h5')} (best validation epoch, {best}), "
-         f"{os.path.join(run_copy, 'final.weights.h5')}")
+        f"run directory {run_copy} is finished: 2 epochs, {round(seconds)} s of training",
+        f"  best:  {scores(_best_logged_row(run_copy))} -> "
+        f"{os.path.join(run_copy, 'best.weights.h5')}",
+        f"  final: {scores(rows[-1])} -> {os.path.join(run_copy, 'final.weights.h5')}",
     ]
     assert _contents(run_copy) == before
 

@@ -6,8 +6,9 @@ Modules:
         ``compile_model``.
     precision: the fastest dtype policy and XLA setting for the hardware.
     distribution: one device, mirrored replicas or several workers.
-    run_dir: resume after a crash, best weights, ``fit``; with files, log
-        and plots beside it.
+    run_dir: resume after a crash, a stop on a NaN loss, ``fit`` and the
+        summary a run ends with; with files, log (and the best epoch) and
+        plots beside it.
     run_record: ``run.json``, and which settings a resumed run may change.
     lock: one writer per run directory.
     faults: the crash tests' fault injection (``KERAS_RESNET_FAULT``).
@@ -28,7 +29,8 @@ For people who call ``model.fit`` themselves::
 
 ``fit`` does the same plus the run directory's bookkeeping: the directory's
 lock, resume after a crash, ``best.weights.h5``, a CSV log and a PNG of the
-curves.
+curves, and a stop (``NonFiniteLoss``) when the loss becomes NaN, with the
+last good epoch kept; ``run_summary`` sums the run up.
 """
 
 from keras_resnet.architectures.cifar import small_resnet
@@ -49,7 +51,7 @@ from keras_resnet.training.distribution import (
 from keras_resnet.training.evaluation import evaluate_ten_crop
 from keras_resnet.training.files import atomic_path, copy_file, save_weights, write_json
 from keras_resnet.training.lock import RunDirInUse, lock_run_dir
-from keras_resnet.training.log import log_row, read_log, write_log
+from keras_resnet.training.log import BestWeights, beats, log_row, read_log, write_log
 from keras_resnet.training.optimizer import (
     SGD,
     StepSchedule,
@@ -61,8 +63,8 @@ from keras_resnet.training.optimizer import (
 from keras_resnet.training.plots import plot_log
 from keras_resnet.training.run_dir import (
     AtomicBackupAndRestore,
-    BestWeights,
     DiskFull,
+    NonFiniteLoss,
     completed_epochs,
     finished_summary,
     fit,
@@ -70,9 +72,11 @@ from keras_resnet.training.run_dir import (
     read_backup_metadata,
     report_full_disk,
     run_callbacks,
+    run_summary,
     writer_dir,
 )
 from keras_resnet.training.run_record import (
+    RESUMABLE_AFTER_NONFINITE,
     RESUMABLE_SETTINGS,
     RunDirMismatch,
     check_settings,
@@ -85,6 +89,8 @@ __all__ = [
     "BestWeights",
     "DiskFull",
     "Distribution",
+    "NonFiniteLoss",
+    "RESUMABLE_AFTER_NONFINITE",
     "RESUMABLE_SETTINGS",
     "RunDirInUse",
     "RunDirMismatch",
@@ -95,6 +101,7 @@ __all__ = [
     "SyncMovingStatistics",
     "Warmup",
     "atomic_path",
+    "beats",
     "build_model",
     "check_settings",
     "compile_model",
@@ -118,6 +125,7 @@ __all__ = [
     "recipes",
     "report_full_disk",
     "run_callbacks",
+    "run_summary",
     "save_weights",
     "small_resnet",
     "split_cpu",

@@ -11,6 +11,9 @@ fits the data.
 """
 
 import dataclasses
+import re
+
+from keras_resnet.weights.registry import URL_ENV
 
 #: Training images below which fine-tuning a pretrained backbone is the default.
 SMALL_DATASET = 20_000
@@ -20,6 +23,8 @@ FINETUNE_MODEL = "resnet50"
 SCRATCH_MODEL = "small-resnet"
 #: The smallest batch the defaults choose (BatchNorm needs a few images).
 MIN_BATCH = 4
+#: The longest reason the offline note repeats whole.
+_SHORT_REASON = 60
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +36,9 @@ class Plan:
         recipe: A recipe name.
         weights: ``None`` or a registered tag (``"imagenet"``).
         batch_size: The global batch size, or None for the recipe's.
-        note: One line for the user when the plan departs from what they
-            would expect (no pretrained weights, a smaller batch), or None.
+        note: At most two short lines (joined by a newline) for the user
+            when the plan departs from what they would expect (no
+            pretrained weights, a smaller batch), or None.
     """
 
     model: str
@@ -64,7 +70,7 @@ def plan_folder_run(num_train, *, model=None, recipe=None, weights=None, batch_s
     Returns:
         A ``Plan``.
     """
-    notes = []
+    notes, fallback = [], None
     if model is None and recipe is None and weights is None:
         if num_train >= SMALL_DATASET:
             model, recipe = FINETUNE_MODEL, "imagenet"
@@ -74,9 +80,9 @@ def plan_folder_run(num_train, *, model=None, recipe=None, weights=None, batch_s
                 model, recipe, weights = FINETUNE_MODEL, "finetune", "imagenet"
             else:
                 model, recipe = SCRATCH_MODEL, "small-data"
-                notes.append(
-                    f"no pretrained weights for {FINETUNE_MODEL} ({problem}); training "
-                    f"{SCRATCH_MODEL} from scratch with the small-data recipe instead"
+                fallback = (
+                    f"no pretrained weights for {FINETUNE_MODEL} ({short_reason(problem)}): "
+                    f"training {SCRATCH_MODEL} from scratch"
                 )
     model = model or FINETUNE_MODEL
     recipe = recipe or ("finetune" if weights not in (None, "none") else "imagenet")
@@ -85,8 +91,32 @@ def plan_folder_run(num_train, *, model=None, recipe=None, weights=None, batch_s
         fitted = fitted_batch_size(num_train, wanted)
         if fitted != wanted:
             batch_size = fitted
-            notes.append(
-                f"batch size {fitted} (the {recipe} recipe's {wanted} is too large for "
-                f"{num_train} training images)"
-            )
+            notes.append(f"batch size {fitted} ({wanted} is too large for {num_train} images)")
+    if fallback:
+        # Two short lines: what happens, then how to have the weights.
+        batch = f", batch size {batch_size}" if batch_size else ""
+        notes = [
+            fallback + batch,
+            f"fine-tune instead with --weights FILE, or set {URL_ENV} to a mirror",
+        ]
+        return Plan(model, recipe, weights, batch_size, "\n".join(notes))
     return Plan(model, recipe, weights, batch_size, "; ".join(notes) or None)
+
+
+def short_reason(problem):
+    """``problem`` if it is short, else the cause it gives first in parentheses, clipped.
+
+    A failed download explains itself in some 500 characters (the URL, the
+    mirror variable, the cache path, the hash), the first parenthesis
+    holding the cause (``[Errno -2] Name or service not known``); the note
+    keeps that and leaves the rest to ``keras-resnet weights fetch``.
+    """
+    if len(problem) <= _SHORT_REASON:
+        return problem
+    cause = re.match(r"[^(]*\(([^()]+)\)", problem)
+    text = re.sub(r"^\[Errno -?\d+\] ", "", cause.group(1) if cause else problem)
+    # Else its first sentence, without the URL.
+    text = re.sub(r" from \S+://\S+", "", text).split(". ")[0]
+    if len(text) <= _SHORT_REASON:
+        return text
+    return text[:_SHORT_REASON].rsplit(" ", 1)[0] + " ..."

@@ -6,13 +6,19 @@ A run directory holds::
     classes.json        the class names, in label order
     run.lock            the lock of the process writing here (see ``lock``)
     backup/             the resumable state (rerunning a finished run is a no-op)
-    best.weights.h5     weights of the best validation epoch (best.json: which)
+    best.weights.h5     weights of the best validation epoch (best.json: which):
+                        the highest val_accuracy, ties to the lower val_loss
     final.weights.h5    weights after the last epoch
     log.csv             one row per epoch
     curves.png          loss and accuracy curves
 
 A worker of a multi-worker run other than the chief writes only its own
 ``workers/<index>/`` (lock, backup and final weights).
+
+A loss that becomes NaN or infinite stops the run (``NonFiniteLoss``)
+before the epoch's weights are written anywhere: the backup keeps the last
+good epoch, and records the stop, after which a rerun may change the learning
+rate (see ``run_record``) and resumes there.
 
 ``fit`` is ``model.fit`` with these callbacks and files, holding the lock;
 ``run_callbacks`` gives the callbacks alone to those who call ``model.fit``
@@ -22,17 +28,28 @@ themselves (and take ``lock_run_dir`` themselves if they need it).
 import contextlib
 import errno
 import json
+import math
 import os
 import sys
+import threading
+import time
 
 import keras
+from keras import ops
 
 from keras_resnet import internals
 from keras_resnet.training import faults
 from keras_resnet.training.distribution import Distribution, SyncMovingStatistics
-from keras_resnet.training.files import copy_file, save_weights, write_json
+from keras_resnet.training.files import save_weights, write_json
 from keras_resnet.training.lock import lock_run_dir
-from keras_resnet.training.log import log_row, read_log, write_log
+from keras_resnet.training.log import (
+    BestWeights,
+    duration,
+    log_row,
+    read_log,
+    summary_lines,
+    write_log,
+)
 from keras_resnet.training.plots import plot_log
 
 
@@ -53,12 +70,23 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
     is kept after the last epoch, so rerunning a finished command does
     nothing instead of training again from scratch.
 
+    A NaN or infinite loss (a batch's, or the epoch's validation loss) raises
+    ``NonFiniteLoss`` before anything of the epoch is written, and records
+    the stop in the metadata. A rerun after that stop keeps the learning rate
+    it was compiled with (a lower one, say) rather than the checkpoint's.
+
     Args:
         backup_dir: The folder of the resumable state.
         run_dir: Where ``log.csv`` and the best weights go; None (a worker
             other than the chief) keeps the checkpoint only.
         monitor: The log entry whose maximum picks the best weights.
     """
+
+    # Where Keras runs batch callbacks in a thread (JAX, PyTorch), reading
+    # the loss there does not make the training loop wait for every step; a
+    # NaN seen there is raised by the training thread, at the next batch or
+    # before the epoch's commit (which waits for those callbacks).
+    async_safe = True
 
     def __init__(self, backup_dir, *, run_dir=None, monitor="val_accuracy"):
         super().__init__()
@@ -68,32 +96,79 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         if run_dir is not None:
             self.best = BestWeights(os.path.join(run_dir, "best.weights.h5"), monitor)
         self._rows = []
+        self._seconds = 0.0
+        self._epoch_start = None
+        self._epoch = 0
+        self._nonfinite = None  # (name, value, batch) of the first NaN seen
+        self._nonfinite_lock = threading.Lock()
 
     def on_train_begin(self, logs=None):
+        self._nonfinite = None
         meta = read_backup_metadata(self.backup_dir)
         self._rows = self._rows_before(meta)
-        if meta is None:
+        # A backup of an older version did not count its time: none is said.
+        self._seconds = 0.0 if meta is None else meta.get("seconds")
+        if meta is None or meta["weights"] is None:
             return
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        rate = _rate_variable(optimizer) if "stopped" in meta else None
+        asked = None if rate is None else ops.convert_to_numpy(rate)
         self.model.load_weights(os.path.join(self.backup_dir, meta["weights"]))
+        if rate is not None:
+            # The rate the rerun asks for, not the one that led to the NaN.
+            rate.assign(asked)
         internals.resume_fit_at(self.model, meta["epoch"])
         if "log" in meta:
             self._publish(meta)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._epoch_start = time.monotonic()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._nonfinite:
+            self._stop(*self._nonfinite)
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            with self._nonfinite_lock:
+                if self._nonfinite is None or batch + 1 < self._nonfinite[2]:
+                    self._nonfinite = ("loss", loss, batch + 1)
+
     def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._nonfinite:
+            self._stop(*self._nonfinite)
+        for name in ("loss", "val_loss"):
+            if name in logs and not math.isfinite(logs[name]):
+                self._stop(name, logs[name])
         completed = epoch + 1
-        row = log_row(completed, self.model.optimizer.learning_rate, logs or {})
+        row = log_row(completed, self.model.optimizer.learning_rate, logs)
         self._rows = [r for r in self._rows if r["epoch"] < completed] + [row]
         name = f"epoch-{completed}.weights.h5"
         save_weights(self.model, os.path.join(self.backup_dir, name))
         meta = {"epoch": completed, "weights": name, "log": self._rows}
+        if self._seconds is not None and self._epoch_start is not None:
+            self._seconds += time.monotonic() - self._epoch_start
+            meta["seconds"] = round(self._seconds, 3)
         write_json(_metadata_path(self.backup_dir), meta)  # the commit
         faults.checkpoint_committed(completed)
         for old in os.listdir(self.backup_dir):
             if old.endswith(".weights.h5") and old != name:
                 os.remove(os.path.join(self.backup_dir, old))
         self._publish(meta)
+
+    def _stop(self, name, value, batch=None):
+        """Records that ``name`` became ``value`` and raises ``NonFiniteLoss``."""
+        meta = read_backup_metadata(self.backup_dir)
+        if meta is None:
+            meta = {"epoch": 0, "weights": None, "log": [], "seconds": 0.0}
+        stopped = {"epoch": self._epoch + 1, "batch": batch, name: str(float(value))}
+        write_json(_metadata_path(self.backup_dir), {**meta, "stopped": stopped})
+        raise NonFiniteLoss(name, value, epoch=self._epoch + 1, batch=batch, kept=meta["epoch"])
 
     def _rows_before(self, meta):
         """The log rows of the committed epochs."""
@@ -111,7 +186,7 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
 
     def _publish(self, meta):
         """Brings ``log.csv`` and the best weights up to the committed ``meta``."""
-        if self.run_dir is None:
+        if self.run_dir is None or not meta["log"]:
             return
         write_log(os.path.join(self.run_dir, "log.csv"), meta["log"])
         checkpoint = os.path.join(self.backup_dir, meta["weights"])
@@ -122,58 +197,48 @@ def _metadata_path(backup_dir):
     return os.path.join(backup_dir, "training_metadata.json")
 
 
+def _rate_variable(optimizer):
+    """The optimizer's learning rate if it is a variable (not a schedule), else None."""
+    rate = getattr(optimizer, "learning_rate", None)
+    return rate if isinstance(rate, keras.Variable) else None
+
+
+class NonFiniteLoss(FloatingPointError):
+    """The loss became NaN or infinite; the last good epoch's checkpoint is kept.
+
+    Attributes:
+        name: ``"loss"`` or ``"val_loss"``.
+        value: The value (``nan``, ``inf``).
+        epoch: The epoch (1-based) it happened in.
+        batch: A batch (1-based) whose loss was not finite (the first, where
+            Keras runs batch callbacks in the training thread), or None: the
+            epoch's end.
+        kept: The epochs the kept checkpoint holds (0: none).
+    """
+
+    def __init__(self, name, value, *, epoch, batch, kept):
+        where = f"epoch {epoch}" + (f" (by batch {batch})" if batch else "")
+        what = "the loss" if name == "loss" else "the validation loss"
+        then = f"keeping the checkpoint of epoch {kept}" if kept else "before the first checkpoint"
+        super().__init__(f"{what} became {float(value)} in {where}; stopped, {then}")
+        self.name, self.value = name, float(value)
+        self.epoch, self.batch, self.kept = epoch, batch, kept
+
+
 def read_backup_metadata(backup_dir):
     """The committed state of a backup, or None.
 
     Returns:
-        ``{"epoch": completed epochs, "weights": file, "log": rows}`` (no
-        ``"log"`` in backups of older versions).
+        ``{"epoch": completed epochs, "weights": file, "log": rows,
+        "seconds": training time}`` (no ``"log"`` or ``"seconds"`` in backups
+        of older versions); after a NaN or infinite loss, also ``"stopped"``
+        (where), and ``"weights"`` is None if no epoch was good.
     """
     path = _metadata_path(backup_dir)
     if not os.path.exists(path):
         return None
     with open(path) as f:
         return json.load(f)
-
-
-class BestWeights:
-    """The weights of the best validation epoch, kept across resumes.
-
-    Keras's ``ModelCheckpoint(save_best_only=True)`` forgets the best score
-    when a run resumes and would overwrite a better file; here the score is
-    kept in ``best.json`` next to the weights, written after them, so that
-    after a crash between the two the decision is simply taken again.
-
-    Args:
-        path: The weights file (``best.weights.h5``).
-        monitor: The log entry to maximise.
-    """
-
-    def __init__(self, path, monitor="val_accuracy"):
-        self.path = path
-        self.monitor = monitor
-        self.record_path = path.replace(".weights.h5", "") + ".json"
-
-    def record(self):
-        """``{"epoch": ..., monitor: ...}`` of the best epoch so far, or None."""
-        if not (os.path.exists(self.record_path) and os.path.exists(self.path)):
-            return None
-        with open(self.record_path) as f:
-            return json.load(f)
-
-    def consider(self, epoch, logs, checkpoint):
-        """Makes ``checkpoint`` (the weights after ``epoch``) the best if it beats the record.
-
-        Only a strictly better score replaces the record, so considering the
-        same epoch twice changes nothing.
-        """
-        value = logs.get(self.monitor)
-        if value is None:
-            return
-        best = self.record()
-        if best is None or value > best[self.monitor]:
-            copy_file(checkpoint, self.path)
-            write_json(self.record_path, {"epoch": epoch, self.monitor: float(value)})
 
 
 class DiskFull(OSError):
@@ -235,15 +300,72 @@ def is_finished(run_dir, epochs, *, distribution=None):
     return completed_epochs(folder) >= epochs and os.path.exists(final)
 
 
-def finished_summary(run_dir):
-    """One line saying that ``run_dir`` is finished, and where its weights are."""
-    files = [os.path.join(run_dir, "final.weights.h5")]
+def run_summary(run_dir, *, val_images=None, first_epoch=1):
+    """The summary a run ends with: epochs, time, best and final scores and files.
+
+    Args:
+        run_dir: A finished run directory.
+        val_images: The size of the validation set; under
+            ``log.SMALL_VALIDATION`` a line says so.
+        first_epoch: The first epoch (1-based) this command trained.
+
+    Returns:
+        A few lines (one string), the first saying what ran (and, if the
+        run was resumed, which epochs this command trained)::
+
+            run finished: 3 epochs, 41 s of training; log.csv and curves.png in runs/x
+              best:  epoch 2, validation accuracy 0.9722, loss 0.0913 -> runs/x/best.weights.h5
+              final: epoch 3, validation accuracy 0.9722, loss 0.1020 -> runs/x/final.weights.h5
+    """
+    epochs = completed_epochs(run_dir)
+    ran = _epochs(epochs) + _time_taken(run_dir)
+    if 1 < first_epoch < epochs:
+        ran += f" (epochs {first_epoch}-{epochs} by this command)"
+    elif 1 < first_epoch == epochs:
+        ran += f" (epoch {epochs} by this command)"
+    head = f"run finished: {ran}; log.csv and curves.png in {run_dir}"
+    return _summary(run_dir, head, val_images)
+
+
+def finished_summary(run_dir, *, val_images=None):
+    """What a rerun of a finished run says: ``run_summary``'s lines, under
+    ``run directory ... is finished``."""
+    epochs = _epochs(completed_epochs(run_dir))
+    return _summary(
+        run_dir, f"run directory {run_dir} is finished: {epochs}{_time_taken(run_dir)}", val_images
+    )
+
+
+def _epochs(n):
+    return "1 epoch" if n == 1 else f"{n} epochs"
+
+
+def _summary(run_dir, head, val_images):
+    """``head`` and the best and final epochs' lines, as one string."""
+    meta = read_backup_metadata(os.path.join(run_dir, "backup")) or {}
+    rows = {int(r["epoch"]): r for r in meta.get("log") or _logged_rows(run_dir)}
     best = BestWeights(os.path.join(run_dir, "best.weights.h5"))
     record = best.record()
-    if record is not None:
-        files.insert(0, f"{best.path} (best validation epoch, {record['epoch']})")
-    epochs = completed_epochs(run_dir)
-    return f"run directory {run_dir} is finished ({epochs} epochs): " + ", ".join(files)
+    final = os.path.join(run_dir, "final.weights.h5")
+    lines = summary_lines(
+        head,
+        best=(best.path, rows.get(record["epoch"], record)) if record else None,
+        final=(final, rows[max(rows)]) if rows and os.path.exists(final) else None,
+        val_images=val_images,
+    )
+    return "\n".join(lines)
+
+
+def _logged_rows(run_dir):
+    return read_log(os.path.join(run_dir, "log.csv"))
+
+
+def _time_taken(run_dir):
+    """``", 41 s of training"`` (the committed epochs' time), or "" if not known."""
+    meta = read_backup_metadata(os.path.join(run_dir, "backup")) or {}
+    if meta.get("seconds") is None:
+        return ""
+    return f", {duration(meta['seconds'])} of training"
 
 
 def run_callbacks(run_dir, *, distribution=None):
@@ -299,6 +421,9 @@ def fit(
         RunDirInUse: Another process writes into the directory.
         DiskFull: The disk filled up; nothing committed is lost, and the
             same call resumes once space is freed.
+        NonFiniteLoss: The loss became NaN or infinite; the last good
+            epoch is kept, no final weights are written, and the same call
+            (or one with another learning rate) resumes from there.
     """
     distribution = distribution or Distribution("default")
     if verbose == "auto":

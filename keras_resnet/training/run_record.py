@@ -9,11 +9,22 @@ Every setting ``run.json`` records has to match, except those in
 * ``strategy`` and ``replicas``: continue on other hardware. The batch size
   is global, so the schedule and the learning rate stay what they were.
 
+After a NaN or infinite loss stopped the run (the backup records it, see
+``run_dir``), ``RESUMABLE_AFTER_NONFINITE`` may change too:
+
+* ``learning_rate``, ``weight_decay`` and ``warmup_epochs``: the usual cures
+  of a diverging run. They change neither the checkpoint's variables nor
+  the meaning of the epochs so far, which were good; the rerun resumes from
+  the last good epoch with the new values (the schedule's position is the
+  optimizer's step count, kept).
+
 The others are refused because the checkpoint would not load (``model``,
-``classes``, ``image_size`` ...), or would load and mean something else
+``classes``, ``image_size``; ``schedule`` and ``mixed_precision`` change the
+optimizer's variables ...), or would load and mean something else
 (``class_names``, ``data``, ``preprocessing``, ``augmentation``; ``seed``
 draws the validation split, so another seed trains on validation images;
-the recipe's settings, which fix the schedule the epochs so far followed).
+the recipe's settings, which fix the schedule the epochs so far followed:
+a run that did not diverge is one run with one learning rate).
 Settings ``run.json`` does not record may change freely: verbosity, XLA,
 image verification, determinism.
 """
@@ -22,8 +33,11 @@ import json
 import os
 
 from keras_resnet.training.files import write_json
+from keras_resnet.training.run_dir import read_backup_metadata
 
 RESUMABLE_SETTINGS = ("epochs", "strategy", "replicas")
+#: What a rerun may change once a NaN or infinite loss has stopped the run.
+RESUMABLE_AFTER_NONFINITE = ("learning_rate", "weight_decay", "warmup_epochs")
 
 _MISSING = "(none)"
 
@@ -60,6 +74,7 @@ def check_settings(run_dir, settings):
 
     Settings only one side records are not compared (an older ``run.json``
     lacks some). A directory without ``run.json`` is new: nothing to check.
+    After a NaN stop, ``RESUMABLE_AFTER_NONFINITE`` may differ as well.
 
     Args:
         run_dir: The run directory.
@@ -73,10 +88,13 @@ def check_settings(run_dir, settings):
     stored = load_run(run_dir)
     # Through JSON, as stored: tuples become lists, and so compare equal.
     asked = json.loads(json.dumps(settings))
+    free = RESUMABLE_SETTINGS
+    if "stopped" in (read_backup_metadata(os.path.join(run_dir, "backup")) or {}):
+        free += RESUMABLE_AFTER_NONFINITE
     differences = [
         _first_difference(name, stored[name], value)
         for name, value in asked.items()
-        if name in stored and name not in RESUMABLE_SETTINGS and stored[name] != value
+        if name in stored and name not in free and stored[name] != value
     ]
     if differences:
         raise RunDirMismatch(run_dir, differences)
