@@ -215,6 +215,11 @@ def test_dilated_backbone_loads_the_classifiers_weights(rng, tmp_path):
         ({"output_stride": 4}, "`output_stride` should be 8, 16 or 32. Received: output_stride=4"),
         ({"output_stride": True}, "`output_stride` should be"),
         ({"name": "resnet51"}, "`name` should be"),
+        # Three blocks at strides 1, 2, 4: no C2 ... C5.
+        ({"name": "densenet_bc100_k12"}, "`name` should be"),
+        ({"name": "plain18"}, "`name` should be"),
+        ({"name": "densenet121", "output_stride": 16},
+         "`output_stride` should be 32 for DenseNet"),
     ],
 )
 def test_bad_arguments_are_named(change, words):
@@ -224,6 +229,127 @@ def test_bad_arguments_are_named(change, words):
         features.feature_backbone(**kwargs)
     message = str(info.value)
     assert words in message and "Received:" in message and "\n" not in message
+
+
+# DenseNet: each dense block read after the BN-ReLU that follows it, the
+# first three at their transition's BN-ReLU (keras.applications' pool{k}_bn,
+# pool{k}_relu), the last at the final one (bn, relu). Channels by hand:
+# the stem's 2k plus k per layer, halved by each transition.
+DENSENET_LEVEL_LAYERS = ("pool2_relu", "pool3_relu", "pool4_relu", "relu")
+DENSENET_CHANNELS = {
+    "densenet121": (64 + 6 * 32, 128 + 12 * 32, 256 + 24 * 32, 512 + 16 * 32),
+    "densenet169": (64 + 6 * 32, 128 + 12 * 32, 256 + 32 * 32, 640 + 32 * 32),
+    "densenet201": (64 + 6 * 32, 128 + 12 * 32, 256 + 48 * 32, 896 + 32 * 32),
+    "densenet161": (96 + 6 * 48, 192 + 12 * 48, 384 + 36 * 48, 1056 + 24 * 48),
+}
+DENSENET_KERAS = {"densenet121": "DenseNet121", "densenet169": "DenseNet169",
+                  "densenet201": "DenseNet201"}
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize(
+    "name",
+    [
+        "densenet121",
+        pytest.param("densenet169", marks=pytest.mark.slow),
+        pytest.param("densenet201", marks=pytest.mark.slow),
+        pytest.param("densenet161", marks=pytest.mark.slow),
+    ],
+)
+def test_densenet_levels_equal_the_full_models_activations(name, rng):
+    """C2..C5 are keras.applications' activations after each block's BN-ReLU, strides 4..32.
+
+    DenseNet-161, which keras.applications lacks: the classifier's inner
+    activations at the same layers.
+    """
+    if name in DENSENET_KERAS:
+        reference = getattr(keras.applications, DENSENET_KERAS[name])(
+            weights=None, include_top=False, input_shape=_image_shape()
+        )
+    else:
+        from keras_resnet.architectures import densenet
+
+        reference = densenet.from_table(
+            name, weights=None, input_shape=_image_shape(), classes=10
+        )
+    randomize_weights(reference, rng)
+    backbone = features.feature_backbone(name, input_shape=_image_shape())
+    _copy_weights(reference, backbone)
+    probe = keras.Model(
+        reference.input, [reference.get_layer(n).output for n in DENSENET_LEVEL_LAYERS]
+    )
+    x = _images(rng)
+    expected = [keras.ops.convert_to_numpy(t) for t in probe(x, training=False)]
+    actual = {k: keras.ops.convert_to_numpy(t) for k, t in backbone(x, training=False).items()}
+    assert sorted(actual) == list(features.LEVELS)
+    for k, (level, want) in enumerate(zip(features.LEVELS, expected)):
+        side = SIZE // 2 ** (k + 2)
+        assert actual[level].shape == (2, side, side, DENSENET_CHANNELS[name][k]), level
+        # Seen: 0 (the same graph, the same kernels).
+        assert relative_error(actual[level], want) < 1e-6, level
+
+
+@pytest.mark.backend_agnostic
+def test_densenet_levels_are_each_blocks_concatenation_normalised(rng):
+    """By hand: C{k} = ReLU(BN(block k's concatenation)), with the BN that follows the block;
+    C5 is the headless model's own output."""
+    name = "densenet121"
+    backbone = features.feature_backbone(name, input_shape=_image_shape())
+    randomize_weights(backbone, rng)
+    last_layer = {"conv2": 6, "conv3": 12, "conv4": 24, "conv5": 16}
+    bns = {"conv2": "pool2_bn", "conv3": "pool3_bn", "conv4": "pool4_bn", "conv5": "bn"}
+    concat = keras.Model(
+        backbone.input,
+        [backbone.get_layer(f"{block}_block{n}_concat").output
+         for block, n in last_layer.items()],
+    )
+    x = _images(rng)
+    actual = backbone(x, training=False)
+    for level, block, blocks_out in zip(features.LEVELS, bns, concat(x, training=False)):
+        gamma, beta, mean, variance = backbone.get_layer(bns[block]).get_weights()
+        blocks_out = keras.ops.convert_to_numpy(blocks_out)
+        # Keras's DenseNet BN epsilon.
+        want = np.maximum(gamma * (blocks_out - mean) / np.sqrt(variance + 1.001e-5) + beta, 0)
+        assert relative_error(keras.ops.convert_to_numpy(actual[level]), want) < 1e-5, level
+    headless = keras.Model(backbone.input, backbone.get_layer("relu").output)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(headless(x, training=False)),
+        keras.ops.convert_to_numpy(actual["C5"]),
+    )
+
+
+@pytest.mark.backend_agnostic
+def test_densenet_backbone_loads_the_headless_models_file(rng, tmp_path):
+    """Tensor for tensor, the backbone holds the file the headless DenseNet saved."""
+    from keras_resnet.architectures import densenet
+
+    full = densenet.from_table(
+        "densenet121", weights=None, include_top=False, input_shape=_image_shape()
+    )
+    randomize_weights(full, rng)
+    path = str(tmp_path / "densenet121.weights.h5")
+    full.save_weights(path)
+    backbone = features.feature_backbone("densenet121", weights=path, levels=("C3", "C5"))
+    assert list(backbone.output) == ["C3", "C5"]
+    compared = 0
+    for layer in backbone.layers:
+        if not layer.weights:
+            continue
+        for mine, theirs in zip(layer.weights, full.get_layer(layer.name).weights, strict=True):
+            np.testing.assert_array_equal(
+                keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs)
+            )
+            compared += 1
+    assert compared == len(full.weights)
+
+
+def test_networks_lists_the_depth_table_and_the_imagenet_densenets():
+    from keras_resnet import catalog
+
+    imagenet = catalog.list_models("imagenet")
+    assert set(features.NETWORKS) == set(imagenet)
+    for name in features.NETWORKS:
+        assert sorted(features.level_layers(name)) == list(features.LEVELS), name
 
 
 # The oracle: torchvision's and timm's dilated ResNets run by torch itself, in

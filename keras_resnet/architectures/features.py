@@ -1,14 +1,16 @@
 """Feature backbones: the multi-scale feature maps of an ImageNet network.
 
-Detection and segmentation heads (FPN, DeepLab, Mask R-CNN) read a ResNet
+Detection and segmentation heads (FPN, DeepLab, Mask R-CNN) read a network
 at several resolutions: the levels ``C2`` ... ``C5``, strides 4, 8, 16 and
 32, named as in Lin et al.'s Feature Pyramid Networks. ``feature_backbone``
-builds any row of the depth table without its head, loads the weights the
-classifier would load, and returns a ``keras.Model`` whose outputs are a dict
-of the chosen levels.
+builds any row of the ResNet depth table, or an ImageNet DenseNet, without
+its head, loads the weights the classifier would load, and returns a
+``keras.Model`` whose outputs are a dict of the chosen levels. ``NETWORKS``
+lists the names it takes; the plain networks, the CIFAR networks and the
+demo's are not among them.
 
-Where a level is read (each is a block's output, the ReLU after its addition
-or, in pre-activation networks, the addition itself):
+Where a level is read (for a ResNet, each is a block's output, the ReLU
+after its addition or, in pre-activation networks, the addition itself):
 
 * Networks that stride in the first block of a stage (v1, ResNet-B/C/D,
   wide, ResNeXt, ResNet-18/34): ``C{k}`` is the output of stage ``conv{k}``,
@@ -21,6 +23,22 @@ or, in pre-activation networks, the addition itself):
   of a pre-activation network, not normalised: as timm's ``resnetv2``
   features, and unlike the headless model's output, which adds ``post_bn``
   and ``post_relu`` after ``C5``. Normalise in the head if it needs it.
+
+* DenseNet (``densenet121``, ``densenet169``, ``densenet201``,
+  ``densenet161``): the four dense blocks are ``C2`` ... ``C5``, each read
+  after the BN-ReLU that follows it: the first three at their transition's
+  ``pool{k}_relu`` (BN and ReLU of the block's concatenation, before the
+  transition's 1x1 convolution and pooling), ``C5`` at the final ``relu``,
+  the headless model's own output. So every level is normalised and
+  activated as the network itself feeds it onwards (the concatenations
+  before it are raw, unnormalised convolution outputs), and ``C5`` is what
+  ``include_top=False`` gives. timm's ``features_only`` DenseNet (timm
+  1.0) takes ``C2`` ... ``C4`` one step earlier, at the concatenations
+  (``conv{k}_block{n}_concat`` here), and ``C5`` where this does: read
+  those layers from the model if a head was trained on them. DenseNet has output stride 32 only: its
+  transitions pool, and a dilated DenseNet is no published network. The
+  CIFAR DenseNets have three blocks at strides 1, 2 and 4: no ``C2`` ...
+  ``C5``.
 
 ``output_stride=16`` or ``8`` keeps the resolution of the last one or two
 levels by dilating instead of striding (timm's ``output_stride``,
@@ -39,27 +57,36 @@ References:
 
 import keras
 
-from keras_resnet.architectures import blocks, resnet
+from keras_resnet.architectures import blocks, densenet, resnet
 from keras_resnet.architectures.table import ARCHITECTURES
 
 #: The feature levels, finest first; ``C{k}`` has stride ``2**k``.
 LEVELS = ("C2", "C3", "C4", "C5")
+
+#: Every network ``feature_backbone`` takes: the ResNet depth table, then
+#: the ImageNet DenseNets.
+NETWORKS = (*ARCHITECTURES, *densenet.ARCHITECTURES)
 
 
 def level_layers(name):
     """The layer whose output is each level of the network ``name``.
 
     Args:
-        name: A key of ``ARCHITECTURES`` (``"resnet50"``).
+        name: A network of ``NETWORKS`` (``"resnet50"``, ``"densenet121"``).
 
     Returns:
         A dict from level (``"C2"`` ...) to layer name
-        (``"conv2_block3_out"`` ...).
+        (``"conv2_block3_out"`` ..., for DenseNet ``"pool2_relu"`` ...
+        ``"relu"``).
 
     Raises:
-        ValueError: For a name that is not in the depth table.
+        ValueError: For a name that is not in ``NETWORKS``.
     """
-    arch = _architecture(name)
+    _check_name(name)
+    if name in densenet.ARCHITECTURES:
+        # The BN-ReLU after each block: a transition's, then the final one.
+        return {"C2": "pool2_relu", "C3": "pool3_relu", "C4": "pool4_relu", "C5": "relu"}
+    arch = ARCHITECTURES[name]
     layers = {}
     for i, (level, num_blocks) in enumerate(zip(LEVELS, arch.stage_sizes)):
         # Keras's v2 downsamples in a stage's last block: the level is the
@@ -89,14 +116,18 @@ def feature_backbone(
     2x2 pool of stride 1.
 
     Args:
-        name: A network of the depth table: Keras's (``"resnet50"``,
-            ``"resnet50v2"``, ``"resnext50"``, ``"resnet18"`` ...) or
-            torchvision's and timm's (``"resnet50b"``, ``"resnet50d"``,
-            ``"wide_resnet50_2"``, ``"resnext101_32x8d"`` ...).
+        name: A network of ``NETWORKS``: the depth table's, Keras's
+            (``"resnet50"``, ``"resnet50v2"``, ``"resnext50"``,
+            ``"resnet18"`` ...) and torchvision's and timm's
+            (``"resnet50b"``, ``"resnet50d"``, ``"wide_resnet50_2"``,
+            ``"resnext101_32x8d"`` ...), or an ImageNet DenseNet
+            (``"densenet121"``, ``"densenet169"``, ``"densenet201"``,
+            ``"densenet161"``).
         levels: The levels to output, a sequence of ``"C2"`` (stride 4),
             ``"C3"`` (8), ``"C4"`` (16), ``"C5"`` (32).
         output_stride: 32 (the default), 16 or 8: the largest stride of any
-            level; the levels beyond it keep its resolution.
+            level; the levels beyond it keep its resolution. DenseNet: 32
+            only.
         weights: ``None`` (random initialization), a tag registered for
             ``name`` (``"imagenet"``) or the path of a weight file, as for
             the classifier (``include_top=False``).
@@ -122,25 +153,39 @@ def feature_backbone(
     layer_names = level_layers(name)
     levels = _check_levels(levels)
     resnet.check_output_stride(output_stride)
-    model = resnet.from_table(
-        name,
-        include_top=False,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        output_stride=output_stride,
-    )
+    if name in densenet.ARCHITECTURES:
+        if output_stride != 32:
+            raise ValueError(
+                "`output_stride` should be 32 for DenseNet (its transitions pool; "
+                f"dilation is for the ResNets). Received: output_stride={output_stride!r} "
+                f"with name={name!r}"
+            )
+        model = densenet.from_table(
+            name,
+            include_top=False,
+            weights=weights,
+            input_tensor=input_tensor,
+            input_shape=input_shape,
+        )
+    else:
+        model = resnet.from_table(
+            name,
+            include_top=False,
+            weights=weights,
+            input_tensor=input_tensor,
+            input_shape=input_shape,
+            output_stride=output_stride,
+        )
     outputs = {level: model.get_layer(layer_names[level]).output for level in levels}
     return keras.Model(model.input, outputs, name=f"{name}_features")
 
 
-def _architecture(name):
-    if not isinstance(name, str) or name not in ARCHITECTURES:
+def _check_name(name):
+    if not isinstance(name, str) or name not in NETWORKS:
         raise ValueError(
-            f"`name` should be a network of the depth table ({', '.join(ARCHITECTURES)}). "
+            f"`name` should be an ImageNet ResNet or DenseNet ({', '.join(NETWORKS)}). "
             f"Received: name={name!r}"
         )
-    return ARCHITECTURES[name]
 
 
 def _check_levels(levels):
