@@ -75,3 +75,75 @@ def test_a_wrong_weights_file_is_one_line(brightness_run, tmp_path, capsys):
         ["evaluate", "--run-dir", str(brightness_run), "--data", str(folder), "--weights", str(notes)],
     )
     assert err.startswith("keras-resnet evaluate: error: ") and "is not a weight file" in err
+
+
+def _run_data(brightness_run, folder):
+    """Points the run's run.json at ``folder``, as train records its --data."""
+    config = json.loads((brightness_run / "run.json").read_text())
+    config["data"] = str(folder)
+    (brightness_run / "run.json").write_text(json.dumps(config))
+
+
+def test_without_data_the_runs_validation_folder_is_evaluated(brightness_run, tmp_path, capsys):
+    # train/ and val/: the run was validated on val/ (3 images), never on train/ (4).
+    root = tmp_path / "photos"
+    _folder(root / "train", bright=(200, 220), dark=(20, 40))
+    _folder(root / "val", bright=(210, 230), dark=(30,))
+    _run_data(brightness_run, root)
+    assert cli.main(["evaluate", "--run-dir", str(brightness_run)]) == 0
+    out = capsys.readouterr().out
+    assert f"the run's data, {root}: its val/ folder" in out
+    assert re.search(r"accuracy: 1\.0000 .*\(3 images, best.weights.h5\)", out), out
+
+
+def test_a_runs_data_folder_that_is_gone_is_one_line(brightness_run, tmp_path, capsys):
+    _run_data(brightness_run, tmp_path / "moved")
+    err = error_line(capsys, ["evaluate", "--run-dir", str(brightness_run)])
+    assert str(tmp_path / "moved") in err and "give --data" in err
+
+
+def _shards_without_val(tmp_path):
+    """Six gray images as three shards of two, no val split: training held out the last."""
+    from keras_resnet import data
+
+    source = _folder(tmp_path / "src", bright=(200, 215, 230), dark=(20, 35, 50))
+    prepared = tmp_path / "shards"
+    data.prepare_shards(source, prepared, images_per_shard=2, progress=lambda *a: None)
+    index = json.loads((prepared / "index.json").read_text())
+    assert list(index["splits"]) == ["train"]
+    return prepared, int(index["splits"]["train"]["shards"][-1]["records"])
+
+
+@pytest.mark.parametrize("give_data", [False, True])
+def test_shards_without_a_val_split_evaluate_the_held_out_shards(
+    brightness_run, tmp_path, capsys, give_data
+):
+    prepared, held_out = _shards_without_val(tmp_path)
+    _run_data(brightness_run, prepared)
+    argv = ["evaluate", "--run-dir", str(brightness_run)]
+    assert cli.main(argv + (["--data", str(prepared)] if give_data else [])) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"accuracy: 1\.0000 .*\({held_out} images, best.weights.h5\)", out), out
+    if not give_data:
+        assert "the shards the run held out for validation" in out
+    # A split named on the command line is still the one evaluated.
+    assert cli.main(argv + ["--split", "train"]) == 0
+    assert "(6 images, best.weights.h5)" in capsys.readouterr().out
+
+
+def test_the_models_input_is_one_tensor_not_a_list_of_one():
+    # A list of one made Keras warn "The structure of `inputs` doesn't match
+    # the expected structure" at every call on the PyTorch backend.
+    import warnings
+
+    import numpy as np
+
+    from keras_resnet.training import classifier
+
+    model = classifier.build_model(
+        "resnet20", classes=2, image_size=16, input_preprocessing={"mode": "tf"}
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model(np.zeros((1, 16, 16, 3), "uint8"))
+    assert not [w for w in caught if "structure" in str(w.message)], caught

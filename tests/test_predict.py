@@ -194,3 +194,49 @@ def test_weights_of_another_real_architecture_is_one_line(tmp_path, capsys):
     image = write_gray(tmp_path / "x.png", 100)
     err = error_line(capsys, ["predict", "--weights", str(weights), image])
     assert str(weights) in err and "does not fit model" in err
+
+
+def _catalogue_file(tmp_path, *, classes, include_top=True):
+    """A resnet20 (catalogued, tiny) weights file with random weights, and its model."""
+    from conftest import randomize_weights
+
+    model = training.build_model("resnet20", classes=classes, image_size=16)
+    if not include_top:
+        model = keras.Model(model.inputs, model.get_layer("avg_pool").output)
+    randomize_weights(model, np.random.default_rng(classes))
+    path = tmp_path / f"resnet20-{classes if include_top else 'notop'}.weights.h5"
+    model.save_weights(path)
+    return path, model
+
+
+def test_model_and_a_weights_file_classify_into_the_files_classes(tmp_path, capsys):
+    # A 3-class file outside any run directory: its classes are shown by index,
+    # with the scores of the same network built and loaded by Keras itself.
+    from keras_resnet import data
+
+    path, _ = _catalogue_file(tmp_path, classes=3)
+    images = [write_gray(tmp_path / f"{g}.png", g, size=(16, 16)) for g in (40, 220)]
+    argv = ["predict", "--model", "resnet20", "--weights", str(path), "--image-size", "16"]
+    assert cli.main(argv + images) == 0
+    out = blocks(capsys.readouterr().out)
+    reference = training.build_model(
+        "resnet20", classes=3, image_size=16,
+        input_preprocessing={"mode": training.preprocessing_mode("resnet20")},
+    )
+    reference.load_weights(path)
+    batch = next(iter(data.make_dataset(
+        images, None, transform=data.eval_transform("imagenet", image_size=16), batch_size=2
+    ).as_numpy_iterator()))
+    expected = np.asarray(reference.predict_on_batch(batch))
+    for (header, rows), probs in zip(out, expected):
+        assert sorted(name for name, _ in rows) == ["0", "1", "2"], header
+        order = np.argsort(-probs)
+        assert [name for name, _ in rows] == [str(i) for i in order]
+        np.testing.assert_allclose([s for _, s in rows], probs[order], atol=6e-5)
+
+
+def test_model_and_a_file_without_classifier_is_one_line(tmp_path, capsys):
+    path, _ = _catalogue_file(tmp_path, classes=3, include_top=False)
+    image = write_gray(tmp_path / "x.png", 100)
+    err = error_line(capsys, ["predict", "--model", "resnet20", "--weights", str(path), image])
+    assert str(path) in err and "has no classifier" in err and "keras-resnet train" in err

@@ -78,7 +78,11 @@ def model_input(input_tensor, input_shape):
 def source_inputs(input_tensor, img_input):
     """The inputs of the finished model: ``input_tensor``'s sources when given."""
     if input_tensor is not None:
-        return keras.utils.get_source_inputs(input_tensor)
+        sources = keras.utils.get_source_inputs(input_tensor)
+        # A single source as itself, not a list of one: the model then takes
+        # a plain tensor, as one built on ``Input`` does (a list makes Keras
+        # warn that the structure of the inputs does not match on PyTorch).
+        return sources[0] if len(sources) == 1 else sources
     return img_input
 
 

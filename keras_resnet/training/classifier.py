@@ -1,8 +1,11 @@
 """Classifiers for training, by catalogue name, at a chosen image size."""
 
+import os
+
 import keras
 
 from keras_resnet import catalog
+from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import cifar, common
 from keras_resnet.data import device
 
@@ -55,3 +58,62 @@ def build_model(name, *, classes, image_size, weights=None, input_preprocessing=
     return catalog.build(
         name, weights=weights, classes=classes, input_shape=shape, input_tensor=layer(inputs)
     )
+
+
+def is_weights_file(weights):
+    """Whether a ``--weights`` value names a file rather than ``none`` or a registered tag."""
+    return weights not in (None, "none") and weights_lib.is_path(weights)
+
+
+def load_weights_file(model, path, *, new_head=False):
+    """Loads a weight file of any format the package reads into a ``build_model`` classifier.
+
+    Args:
+        model: A model from ``build_model`` (its classifier is the
+            ``predictions`` layer).
+        path: A ``.h5`` (Keras 2 / tf_keras), ``.weights.h5``, ``.keras``,
+            ``.pth``, ``.pt``, ``.bin`` or ``.safetensors`` file.
+        new_head: Fine-tuning: when the file's classifier is for another
+            number of classes, or the file has none, load the backbone and
+            keep the model's new classifier. Without it the file must hold
+            a classifier of the model's width (evaluation, prediction).
+
+    Returns:
+        One line saying what was loaded, for the user.
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        ValueError: If the file is unreadable (``WeightsFileError``), its
+            backbone is another architecture's (``WeightsMismatchError``),
+            or, without ``new_head``, its classifier is missing or of
+            another width; each one line naming the file. In that last
+            case the backbone has been loaded already.
+
+    Example:
+        >>> model = build_model("resnet18", classes=2, image_size=64)
+        >>> load_weights_file(model, "r18.pth", new_head=True)
+        "loaded the backbone of r18.pth; new 2-class classifier (the file's is for 1000 classes)"
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights file not found: {path}")
+    classes = model.get_layer(weights_lib.HEAD).units
+    # One pass over the file: the backbone must fit; the classifier is taken
+    # only where it fits, and whether a new one will do is decided here.
+    loaded = weights_lib.load_file(model, path, new_head=True)
+    if loaded.head:
+        return f"loaded {os.path.basename(path)}, its {classes}-class classifier included"
+    if not new_head:
+        found = (
+            "the file has no classifier (a backbone-only file)" if loaded.classes is None
+            else f"the file's classifier is for {loaded.classes} classes"
+        )
+        raise weights_lib.WeightsMismatchError(
+            f"{path} does not fit model {model.name!r}: {found}, the model's for {classes}."
+        )
+    found = (
+        "the file has none" if loaded.classes is None
+        else f"the file's is for {loaded.classes} classes"
+    )
+    name = os.path.basename(path)
+    return f"loaded the backbone of {name}; new {classes}-class classifier ({found})"

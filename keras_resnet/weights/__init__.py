@@ -34,7 +34,14 @@ from keras_resnet.weights.download import (
     cache_dir,
     fetch,
 )
-from keras_resnet.weights.loading import HEAD, WeightsFileError, WeightsMismatchError, load_file
+from keras_resnet.weights.loading import (
+    HEAD,
+    LoadedFile,
+    WeightsFileError,
+    WeightsMismatchError,
+    file_classes,
+    load_file,
+)
 from keras_resnet.weights.registry import (
     URL_ENV,
     WeightsRecord,
@@ -56,6 +63,7 @@ from keras_resnet.weights.torch_files import read_state_dict
 
 __all__ = [
     "HEAD",
+    "LoadedFile",
     "URL_ENV",
     "WeightsDownloadError",
     "WeightsFileError",
@@ -66,6 +74,7 @@ __all__ = [
     "cache_dir",
     "canonical_tag",
     "fetch",
+    "file_classes",
     "find",
     "is_path",
     "load_file",

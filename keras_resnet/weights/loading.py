@@ -23,6 +23,7 @@ Whatever the file, a failure is one ``WeightsFileError`` (unreadable) or
 """
 
 import contextlib
+import dataclasses
 import os
 
 import numpy as np
@@ -37,7 +38,26 @@ HEAD = "predictions"
 # published ones among them) keep that name.
 _HEAD_ALIASES = (HEAD, "probs")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-def load_file(model, path, *, skip_head=False):
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedFile:
+    """What ``load_file`` assigned.
+
+    Attributes:
+        path: The weight file.
+        classes: The width of the file's classifier, or None when the file
+            has none (a backbone saved with ``include_top=False``).
+        head: Whether the model's classifier took the file's weights (False
+            for a model without one, and for a classifier left initialised).
+    """
+
+    path: str
+    classes: int | None
+    head: bool
+
+
+def load_file(model, path, *, skip_head=False, new_head=False):
     """Loads the weight file at ``path`` into ``model``.
 
     Shapes are checked from the file's metadata first; then every array is
@@ -52,6 +72,14 @@ def load_file(model, path, *, skip_head=False):
             PyTorch checkpoint (torchvision's or timm's layer names).
         skip_head: Leave the ``predictions`` layer as it is, whatever the
             file holds for it (fine-tuning with another number of classes).
+        new_head: Leave the ``predictions`` layer as it is only when the
+            file's classifier does not fit it (another number of classes)
+            or the file has none; a fitting classifier is loaded. The
+            backbone must fit either way.
+
+    Returns:
+        A ``LoadedFile``: the file's number of classes and whether the
+        classifier was loaded.
 
     Raises:
         WeightsFileError: If the file is unreadable, naming why.
@@ -59,9 +87,17 @@ def load_file(model, path, *, skip_head=False):
             is left unchanged.
     """
     path = os.fspath(path)
+    head = _model_head(model)
     if os.path.isfile(path) and torch_files.is_torch_file(path):
-        torch_convert.load_torch_checkpoint(model, path, skip_head=skip_head)
-        return
+        state_dict = torch_files.read_state_dict(path)
+        fc = state_dict.get("fc.weight")
+        # (out, in) in PyTorch: the Keras kernel's shape reversed.
+        kernel = tuple(fc.shape[::-1]) if fc is not None and fc.ndim == 2 else None
+        skip = skip_head or (new_head and not _head_fits(head, kernel))
+        torch_convert.assign(
+            torch_convert.torch_to_keras(state_dict, model, source=path, skip_head=skip)
+        )
+        return LoadedFile(path, torch_convert.classes(state_dict), head is not None and not skip)
     zipped = _is_archive(path)
     with _open_hdf5(path, zipped=zipped) as f:
         try:
@@ -69,9 +105,11 @@ def load_file(model, path, *, skip_head=False):
             if entries is None:
                 plan = None
             else:
+                kernel = _file_head_kernel(entries)
+                skip = skip_head or (new_head and not _head_fits(head, kernel))
                 plan = [
                     (layer, [np.asarray(a) for a in arrays])
-                    for layer, arrays in _plan(model, entries, path, skip_head=skip_head)
+                    for layer, arrays in _plan(model, entries, path, skip_head=skip)
                 ]
         except (OSError, KeyError, RuntimeError, UnicodeError) as e:
             # h5py's errors for a file cut or damaged inside: OSError when a
@@ -83,10 +121,62 @@ def load_file(model, path, *, skip_head=False):
                 f"({first_line(e)}). Download or save it again."
             ) from None
     if plan is None:
+        # A file without layer names: Keras loads it whole, or refuses it.
         _keras_load(model, path)
-        return
+        return LoadedFile(path, head.units if head is not None else None, head is not None)
     for layer, arrays in plan:
         layer.set_weights(arrays)
+    loaded = {layer.name for layer, _ in plan}
+    return LoadedFile(
+        path, None if kernel is None else int(kernel[-1]), HEAD in loaded
+    )
+
+
+def file_classes(path):
+    """The number of classes of a weight file's classifier, or None when it has none.
+
+    Reads the file's metadata (HDF5) or its tensors (PyTorch); assigns
+    nothing. A Keras 3 file without layer names (from before Keras 3.x named
+    them) cannot say, and counts as having none.
+
+    Raises:
+        WeightsFileError: If the file is unreadable.
+    """
+    path = os.fspath(path)
+    if os.path.isfile(path) and torch_files.is_torch_file(path):
+        return torch_convert.classes(torch_files.read_state_dict(path))
+    with _open_hdf5(path, zipped=_is_archive(path)) as f:
+        try:
+            entries = _read_hdf5(f, path)
+        except (OSError, KeyError, RuntimeError, UnicodeError) as e:
+            raise WeightsFileError(
+                f"{path} is truncated or corrupt: reading its weights failed "
+                f"({first_line(e)}). Download or save it again."
+            ) from None
+        kernel = None if entries is None else _file_head_kernel(entries)
+    return None if kernel is None else int(kernel[-1])
+
+
+def _model_head(model):
+    """The model's ``predictions`` layer, or None."""
+    try:
+        return model.get_layer(HEAD)
+    except ValueError:
+        return None
+
+
+def _head_fits(head, kernel):
+    """Whether a file's classifier kernel (Keras layout, or None) fits the model's classifier."""
+    return head is not None and kernel is not None and tuple(head.weights[0].shape) == kernel
+
+
+def _file_head_kernel(entries):
+    """The shape of the file's classifier kernel (the 2-D array of its head), or None."""
+    for alias in _HEAD_ALIASES:
+        for _, array in entries.get(alias, ()):
+            if len(array.shape) == 2:
+                return tuple(array.shape)
+    return None
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""``keras-resnet evaluate``: accuracy of a trained run, with optional 10-crop testing."""
+"""``keras-resnet evaluate``: accuracy of a run or a weights file; optional 10-crop testing."""
 
 import os
 
@@ -6,22 +6,35 @@ import os
 def register(subparsers):
     parser = subparsers.add_parser(
         "evaluate",
-        help="top-1/top-5 accuracy of a run's weights on an image folder (or the digits test set)",
-        description="Evaluates a run directory made by `keras-resnet train`. Without --data "
-        "a digits run is evaluated on its held-out test split.",
+        help="top-1/top-5 accuracy of a run's weights, or of a weights file, on an image folder",
+        description="Evaluates a run directory made by `keras-resnet train`, or a weights file "
+        "of any format (--model NAME --weights FILE --data DIR). Without --data a run is "
+        "evaluated on the data its run.json names: the split it was validated on (a digits "
+        "run: its held-out test split).",
     )
-    parser.add_argument("--run-dir", required=True, help="run directory of `keras-resnet train`")
+    parser.add_argument("--run-dir", default=None, help="run directory of `keras-resnet train`")
+    parser.add_argument(
+        "--model", default=None,
+        help="without --run-dir: a name from `keras-resnet models`, for --weights FILE",
+    )
     parser.add_argument(
         "--data", default=None,
         help="image folder, one sub-folder per class, or a folder written by `keras-resnet "
-        "prepare` (its --split)",
+        "prepare` (its --split); default: the run's data, its validation split",
     )
     parser.add_argument(
-        "--split", default="val", help="with prepared data: the split to evaluate (default val)"
+        "--split", default=None,
+        help="with prepared data: the split to evaluate (default: the one the run was "
+        "validated on: val, or without one the shards that training held out)",
     )
     parser.add_argument(
-        "--weights", default="best",
-        help="best (default), final, or a weights file",
+        "--weights", default=None,
+        help="best (default with --run-dir), final, or a weights file (.weights.h5, .h5, "
+        ".keras, .pth, .safetensors) whose classifier is for the data's classes",
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=None,
+        help="with --model: the side images are evaluated at (default: the model's own)",
     )
     parser.add_argument("--ten-crop", action="store_true",
                         help="average the four corner and centre crops and their flips")
@@ -32,36 +45,21 @@ def register(subparsers):
 def run(args):
     from keras_resnet import training
     from keras_resnet.cli.errors import UsageError
-    from keras_resnet.weights import load_file
+    from keras_resnet.training.classifier import load_weights_file
 
-    try:
-        config = training.load_run(args.run_dir)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    weights = {
-        "best": os.path.join(args.run_dir, "best.weights.h5"),
-        "final": os.path.join(args.run_dir, "final.weights.h5"),
-    }.get(args.weights, args.weights)
-    if not os.path.exists(weights):
-        raise UsageError(f"weights file not found: {weights}")
+    if args.run_dir is None and args.model is None:
+        raise UsageError("give --run-dir, or --model NAME with --weights FILE and --data DIR")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be positive. Received: {args.batch_size}")
+    if args.image_size is not None and args.image_size < 1:
+        raise UsageError(f"--image-size must be positive. Received: {args.image_size}")
+    if args.run_dir is not None:
+        config, weights = _run_config(args)
+    else:
+        config, weights = _model_config(args)
+    images, labels = _evaluation_data(args, config)
 
     from keras_resnet import data
-
-    if args.data is None:
-        if config["data"] != "digits":
-            raise UsageError("--data is required for a run not trained on the digits")
-        images, labels = data.load_digits(seed=config["seed"])["test"]
-    elif data.is_prepared(args.data):
-        images, labels = _prepared_split(args, config["class_names"]), None
-    else:
-        try:
-            folder = data.image_folder(args.data, class_names=config["class_names"])
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        _report_skipped(folder)
-        images, labels = folder.paths, folder.labels
 
     size, augmentation = config["image_size"], config["augmentation"]
     if args.ten_crop:
@@ -81,9 +79,16 @@ def run(args):
     )
     try:
         # Checks the whole file against the model first; the errors name the file.
-        load_file(model, weights)
+        load_weights_file(model, weights)
     except ValueError as e:  # WeightsFileError, WeightsMismatchError
-        raise UsageError(str(e)) from None
+        hint = ""
+        if args.run_dir is None and "classifier" in str(e):
+            hint = (
+                f" {args.data} has {config['classes']} classes: fine-tune the file on it "
+                f"first (keras-resnet train --model {args.model} --weights {weights} "
+                f"--data {args.data})."
+            )
+        raise UsageError(f"{e}{hint}") from None
     if args.ten_crop:
         results = training.evaluate_ten_crop(model, dataset)
     else:
@@ -95,25 +100,167 @@ def run(args):
     return 0
 
 
-def _prepared_split(args, class_names):
-    """The records of ``--split`` of prepared data, checked against the run's classes."""
-    from keras_resnet import data
+def _run_config(args):
+    """``(run.json's settings, weights file)`` of ``--run-dir``."""
+    from keras_resnet import training
     from keras_resnet.cli.errors import UsageError
 
     try:
-        index = data.read_index(args.data)
+        config = training.load_run(args.run_dir)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.model is not None:
+        raise UsageError(
+            f"--model {args.model!r} with --run-dir: the run's run.json names its model "
+            f"({config['model']!r}); give one or the other"
+        )
+    weights = {
+        None: os.path.join(args.run_dir, "best.weights.h5"),
+        "best": os.path.join(args.run_dir, "best.weights.h5"),
+        "final": os.path.join(args.run_dir, "final.weights.h5"),
+    }.get(args.weights, args.weights)
+    if not os.path.exists(weights):
+        raise UsageError(f"weights file not found: {weights}")
+    return config, weights
+
+
+def _model_config(args):
+    """The settings ``--model NAME --weights FILE --data DIR`` stand for, as run.json's."""
+    from keras_resnet import catalog
+    from keras_resnet.cli.errors import UsageError, model_entry
+
+    entry = model_entry(args.model)
+    if args.weights in (None, "best", "final"):
+        raise UsageError(
+            f"--model needs --weights FILE (a weights file). Received: --weights {args.weights}"
+        )
+    if not os.path.isfile(args.weights):
+        raise UsageError(f"weights file not found: {args.weights}")
+    if args.data is None:
+        raise UsageError("--model needs --data DIR (an image folder or prepared data)")
+    class_names = _class_names(args.data)
+    return {
+        "model": entry.name,
+        "classes": len(class_names),
+        "class_names": class_names,
+        "image_size": args.image_size or entry.default_size,
+        "preprocessing": catalog.preprocessing_mode(entry.name, args.weights),
+        # Resize and centre crop, as for ImageNet models.
+        "augmentation": "imagenet",
+    }, args.weights
+
+
+def _class_names(root):
+    """The classes of an image folder or of prepared data, in label order."""
+    from keras_resnet import data
+    from keras_resnet.cli.errors import UsageError
+
+    if not os.path.isdir(root):
+        raise UsageError(f"data folder not found: {root}")
+    try:
+        if data.is_prepared(root):
+            return data.read_index(root).class_names
+        return data.find_images(root).class_names
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _evaluation_data(args, config):
+    """``(images, labels)``: paths and labels, an array, or (labels None) shard records."""
+    from keras_resnet import data
+    from keras_resnet.cli.errors import UsageError
+
+    if args.data is None and config["data"] == "digits":
+        return data.load_digits(seed=config["seed"])["test"]
+    if args.data is None:
+        return _run_validation_split(args, config)
+    if data.is_prepared(args.data):
+        return _prepared_split(args.data, args.split, config["class_names"]), None
+    try:
+        folder = data.image_folder(args.data, class_names=config["class_names"])
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    _report_skipped(folder)
+    return folder.paths, folder.labels
+
+
+def _run_validation_split(args, config):
+    """The split of the run's own data (run.json's) that the run was validated on.
+
+    The same split training made: ``inputs.load_splits`` with the run's seed
+    holds out the same tenth of a folder, or the same shards.
+    """
+    from keras_resnet import data
+    from keras_resnet.cli.errors import UsageError
+    from keras_resnet.training import inputs
+
+    root = config["data"]
+    if not os.path.isdir(root):
+        raise UsageError(
+            f"the run's data folder {root} (from its run.json) is not there; give --data"
+        )
+    if data.is_prepared(root) and args.split is not None:
+        print(f"evaluate: the run's data, {root}: split {args.split!r}")
+        return _prepared_split(root, args.split, config["class_names"]), None
+    try:
+        splits = inputs.load_splits(root, seed=config.get("seed", 0))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if splits["class_names"] != list(config["class_names"]):
+        raise UsageError(
+            f"the run's data folder {root} now has other classes than the run "
+            f"({len(splits['class_names'])} against {len(config['class_names'])}); give --data"
+        )
+    split = splits["val"]
+    print(f"evaluate: the run's data, {root}: {_validation_name(root)}")
+    if split.shards is not None:
+        return data.shard_records([shard.path for shard in split.shards]), None
+    return split.images, split.labels
+
+
+def _validation_name(root):
+    """How training chose the validation split of ``root``, for the user."""
+    from keras_resnet import data
+
+    if data.is_prepared(root):
+        if "val" in data.read_index(root).splits:
+            return "split 'val', the one the run was validated on"
+        return "the shards the run held out for validation"
+    if os.path.isdir(os.path.join(root, "val")):
+        return "its val/ folder, the one the run was validated on"
+    return "the tenth of each class the run held out for validation"
+
+
+def _prepared_split(root, split, class_names):
+    """The records of ``split`` of prepared data, checked against the run's classes.
+
+    ``split`` None: the split training validated on, ``val``, or without one
+    the shards it held out.
+    """
+    from keras_resnet import data
+    from keras_resnet.cli.errors import UsageError
+    from keras_resnet.training import inputs
+
+    try:
+        index = data.read_index(root)
     except ValueError as e:
         raise UsageError(str(e)) from None
     if index.class_names != list(class_names):
         raise UsageError(
-            f"{args.data} has other classes than the run ({len(index.class_names)} against "
+            f"{root} has other classes than the run ({len(index.class_names)} against "
             f"{len(class_names)}; prepared data must list the run's classes in its order)"
         )
-    if args.split not in index.splits:
+    if split is None:
+        try:
+            shards = inputs.load_splits(root)["val"].shards
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        return data.shard_records([shard.path for shard in shards])
+    if split not in index.splits:
         raise UsageError(
-            f"--split {args.split!r} is not in {args.data} (it has: {', '.join(index.splits)})"
+            f"--split {split!r} is not in {root} (it has: {', '.join(index.splits)})"
         )
-    return data.shard_records(index.splits[args.split])
+    return data.shard_records(index.splits[split])
 
 
 def _report_skipped(folder):

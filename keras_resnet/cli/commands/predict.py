@@ -8,16 +8,26 @@ def register(subparsers):
         "predict",
         help="top-5 classes with names for JPEG/PNG files",
         description="Classifies images with a run's weights (class names from the run "
-        "directory) or with an ImageNet model (--model resnet50 --weights imagenet).",
+        "directory), with an ImageNet model (--model resnet50 --weights imagenet), or with "
+        "a weights file of any format (--model NAME --weights FILE; classes by index, or "
+        "ImageNet's names for a 1000-class file).",
     )
     parser.add_argument("images", nargs="+", help="JPEG or PNG files")
     parser.add_argument("--run-dir", default=None, help="run directory of `keras-resnet train`")
     parser.add_argument(
         "--weights", default=None,
-        help="weights file (its folder is taken as the run directory if it holds run.json), "
-        "or imagenet with --model; default: the run's best.weights.h5",
+        help="weights file (its folder is taken as the run directory if it holds run.json; "
+        ".weights.h5, .h5, .keras, .pth, .safetensors with --model), or imagenet with "
+        "--model; default: the run's best.weights.h5",
     )
-    parser.add_argument("--model", default=None, help="ImageNet model name for --weights imagenet")
+    parser.add_argument(
+        "--model", default=None,
+        help="model name for --weights imagenet or a weights file with a classifier",
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=None,
+        help="with --model: the side images are resized to (default: the model's own)",
+    )
     parser.add_argument("--top", type=int, default=5, help="classes to show (default 5)")
     parser.set_defaults(func=run)
 
@@ -71,17 +81,42 @@ def _resolve(args):
 
         weights = args.weights or "imagenet"
         entry = model_entry(args.model)
+        if args.image_size is not None and args.image_size < 1:
+            raise UsageError(f"--image-size must be positive. Received: {args.image_size}")
         preprocessing_mode = catalog.preprocessing_mode(entry.name, weights)
         config = {
-            "model": entry.name, "classes": 1000, "image_size": entry.default_size,
+            "model": entry.name, "classes": 1000,
+            "image_size": args.image_size or entry.default_size,
             "preprocessing": preprocessing_mode, "augmentation": "imagenet",
         }
+        if weights != "imagenet":
+            config["classes"] = _file_classes(weights, args.model)
         names = None
     else:
         raise UsageError("give --run-dir, a --weights file inside a run directory, or --model")
     if weights != "imagenet" and not os.path.exists(weights):
         raise UsageError(f"weights file not found: {weights}")
     return config, weights, names
+
+
+def _file_classes(weights, model):
+    """The width of the classifier in the file ``weights``; a file without one is a UsageError."""
+    from keras_resnet.cli.errors import UsageError
+    from keras_resnet.weights import file_classes
+
+    if not os.path.isfile(weights):
+        raise UsageError(f"weights file not found: {weights}")
+    try:
+        classes = file_classes(weights)
+    except ValueError as e:  # WeightsFileError
+        raise UsageError(str(e)) from None
+    if classes is None:
+        raise UsageError(
+            f"{weights} has no classifier (a backbone-only file): predict needs one; "
+            f"fine-tune it first (keras-resnet train --model {model} --weights {weights} "
+            "--data DIR)"
+        )
+    return classes
 
 
 def _classify(paths, config, weights, names, *, top):
@@ -108,12 +143,13 @@ def _classify(paths, config, weights, names, *, top):
 def _load_model(config, weights):
     """The classifier of ``config`` with ``weights``; a file that does not load is a UsageError.
 
-    ``load_file`` checks the whole file against the model before assigning
-    anything, and names the file and the first layer that differs.
+    The whole file is checked against the model before anything is assigned,
+    and the error names the file and the first layer that differs (or the
+    classifier, when the file's is missing or of another width).
     """
     from keras_resnet import training
     from keras_resnet.cli.errors import UsageError
-    from keras_resnet.weights import load_file
+    from keras_resnet.training.classifier import load_weights_file
 
     size = config["image_size"]
     # uint8 images in: the model's first layer applies the run's preprocess_input.
@@ -128,7 +164,7 @@ def _load_model(config, weights):
             config["model"], classes=config["classes"], image_size=size,
             input_preprocessing=device_input,
         )
-        load_file(model, weights)  # WeightsFileError, WeightsMismatchError: ValueErrors
+        load_weights_file(model, weights)  # WeightsFileError, WeightsMismatchError: ValueErrors
     except ValueError as e:
         raise UsageError(str(e)) from None
     return model
