@@ -44,7 +44,9 @@ def preprocess_input(x, data_format=None, mode="caffe"):
         floating dtype).
 
     Raises:
-        ValueError: For an unknown ``mode`` or ``data_format``.
+        ValueError: For an unknown ``mode`` or ``data_format``, an input
+            that is not numbers, or one whose channel axis does not hold 3
+            (RGB) values.
     """
     if mode not in MODES:
         raise ValueError(f"`mode` should be one of {MODES}. Received: mode={mode!r}")
@@ -56,13 +58,25 @@ def preprocess_input(x, data_format=None, mode="caffe"):
         )
     if isinstance(x, (np.ndarray, list, tuple)):
         x = np.asarray(x)
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+            raise ValueError(
+                "`preprocess_input` expects an array of pixel values (numbers). "
+                f"Received: x of dtype {x.dtype}"
+            )
+        _check_rgb(x.shape, data_format)
         if not np.issubdtype(x.dtype, np.floating):
             x = x.astype(keras.config.floatx())
         ops = np
-    else:
+    elif hasattr(x, "shape") and hasattr(x, "dtype"):  # A tensor of any backend or tf.data.
         ops = keras.ops
+        _check_rgb(tuple(x.shape), data_format)
         if not keras.backend.standardize_dtype(x.dtype).startswith(("float", "bfloat")):
             x = keras.ops.cast(x, keras.config.floatx())
+    else:
+        raise ValueError(
+            "`preprocess_input` expects a NumPy array or a tensor of RGB images. "
+            f"Received: x of type {type(x).__name__}"
+        )
     dtype = x.dtype
 
     # Per-channel constants shaped to broadcast along the channel axis.
@@ -82,6 +96,17 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     return x - per_channel(CAFFE_BGR_MEAN)
 
 
+def _check_rgb(shape, data_format):
+    """Raises ValueError unless ``shape`` is an image or a batch with 3 channels."""
+    axis = -1 if data_format == "channels_last" else -3
+    layout = "(..., height, width, 3)" if axis == -1 else "(..., 3, height, width)"
+    if len(shape) < 3 or shape[axis] not in (3, None):
+        raise ValueError(
+            f"`preprocess_input` expects RGB images of shape {layout} ({data_format}). "
+            f"Received: x.shape={tuple(shape)}"
+        )
+
+
 @functools.lru_cache(maxsize=1)
 def imagenet_class_index():
     """Returns ``{index: (wordnet_id, name)}`` for the 1000 ImageNet classes."""
@@ -94,15 +119,20 @@ def decode_predictions(preds, top=5):
 
     Args:
         preds: Array-like of shape ``(samples, 1000)``: probabilities or logits.
-        top: How many classes to return per sample.
+        top: How many classes to return per sample, from 1 to 1000.
 
     Returns:
         One list per sample of ``(wordnet_id, class_name, score)`` tuples,
         highest score first.
 
     Raises:
-        ValueError: If ``preds`` is not a ``(samples, 1000)`` batch.
+        ValueError: If ``preds`` is not a ``(samples, 1000)`` batch, or
+            ``top`` is not an integer from 1 to 1000.
     """
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= 1000:
+        raise ValueError(
+            f"`top` should be an integer from 1 to 1000. Received: top={top!r}"
+        )
     preds = keras.ops.convert_to_numpy(preds)
     if preds.ndim != 2 or preds.shape[1] != 1000:
         raise ValueError(

@@ -17,7 +17,7 @@ from keras_resnet import catalog
 PACKAGE = pathlib.Path(keras_resnet.__file__).parent
 
 LAYERS = [
-    {"_conflicts", "_deprecated", "_startup", "internals", "preprocessing"},
+    {"_conflicts", "_deprecated", "_files", "_startup", "internals", "preprocessing"},
     {"weights"},
     {"architectures"},
     {"catalog"},

@@ -144,6 +144,18 @@ def test_download_then_cache_hit_without_network(server, algorithm):
     assert _cache_listing() == ["blob.h5"]
 
 
+def test_downloaded_file_has_the_mode_the_umask_gives(server):
+    # A KERAS_HOME shared by a group: mkstemp's 0600 would lock the others out.
+    server.files["/blob.h5"] = BODY
+    record = _record(server.base + "/blob.h5", BODY)
+    old = os.umask(0o022)
+    try:
+        path = download.fetch(record, verbose=False)
+    finally:
+        os.umask(old)
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o644)
+
+
 def test_hash_mismatch_leaves_nothing(server):
     server.files["/blob.h5"] = BODY
     record = _record(server.base + "/blob.h5", b"another file")

@@ -45,6 +45,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 
 from keras_resnet.bench.report import merge_rounds, print_table, summarize
@@ -98,13 +99,37 @@ def main(argv=None, *, prog=None):
     return run(parser.parse_args(argv), parser)
 
 
+def _unwritable(path):
+    """Why a file cannot be written at ``path`` (one phrase), or None if it can."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return "is a folder"
+    if not os.path.isdir(folder):
+        return f"its folder {folder} does not exist"
+    try:
+        # A real write: permission bits say nothing to root, or on a read-only mount.
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        return f"cannot write in {folder} ({e.strerror})"
+    return None
+
+
 def run(args, parser):
     """Runs the harness as ``args`` (from ``add_arguments``) say."""
     if args.worker:
         run_worker(args.worker, args.quick)
         return 0
+    # Bad settings are one line each (no usage block), checked before minutes
+    # of measuring rather than after.
+    problem = None
     if args.rounds < 1:
-        parser.error(f"--rounds must be at least 1. Received: {args.rounds}")
+        problem = f"--rounds must be at least 1. Received: {args.rounds}"
+    elif args.json and _unwritable(args.json):
+        problem = f"--json {args.json}: {_unwritable(args.json)}"
+    if problem:
+        print(f"{parser.prog}: error: {problem}", file=sys.stderr)
+        return 2
 
     sizes = QUICK if args.quick else FULL
     groups = set(args.only or GROUPS) | {"machine"}

@@ -10,9 +10,9 @@ import errno
 import io
 import json
 import os
-import secrets
 import shutil
 
+from keras_resnet._files import create_temporary
 from keras_resnet.training import faults
 
 
@@ -47,18 +47,10 @@ def atomic_path(path):
 def _new_temporary(folder, name):
     """Creates an empty ``.tmp-<random>-<name>`` in ``folder`` and returns its path.
 
-    Unlike ``tempfile.mkstemp`` (mode 0600), the file gets the mode any new
-    file gets (0666 less the umask), so the renamed result is as readable as
-    a file written in place. The name keeps ``name``'s suffix
-    (``.weights.h5``), which Keras checks.
+    The file gets the mode any new file gets (see ``_files.create_temporary``).
+    The name keeps ``name``'s suffix (``.weights.h5``), which Keras checks.
     """
-    while True:
-        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(4)}-{name}")
-        try:
-            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            return tmp
-        except FileExistsError:
-            continue
+    return create_temporary(folder, ".tmp-", f"-{name}")
 
 
 def write_json(path, obj):

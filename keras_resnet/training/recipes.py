@@ -24,6 +24,12 @@ SCHEDULES = ("plateau", "steps")
 # checked before TensorFlow is imported (tests check that the two agree).
 AUGMENTATIONS = ("imagenet", "inception", "cifar", "translate", "none")
 
+#: The largest training side a recipe accepts. ResNets train at 128 to 448 px;
+#: at 4096 one image's stem output already holds 268 million values, and a
+#: few times that overflows the 32-bit sizes of the backends' kernels (the
+#: failure that 100,000 px reached only after building for tens of seconds).
+MAX_IMAGE_SIZE = 4096
+
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
@@ -101,6 +107,11 @@ class Recipe:
                 raise ValueError(
                     f"`{field}` should be a positive integer. Received: {field}={value!r}"
                 )
+        if self.image_size > MAX_IMAGE_SIZE:
+            raise ValueError(
+                f"`image_size` should be at most {MAX_IMAGE_SIZE} pixels. "
+                f"Received: image_size={self.image_size!r}"
+            )
         # (field, interval); every bound is finite, so NaN and infinity are
         # refused with the rest.
         ranges = (
@@ -118,7 +129,9 @@ class Recipe:
             inside = number and (low < value or opening == "[" and value == low)
             inside = inside and (value < high or closing == "]" and value == high)
             if not inside:
-                interval = f"{opening}{low:g}, {high:g}{closing}"
+                # Warm-up is counted in epochs, up to the run's length.
+                top = f"epochs={high:g}" if field == "warmup_epochs" else f"{high:g}"
+                interval = f"{opening}{low:g}, {top}{closing}"
                 raise ValueError(
                     f"`{field}` should be a number in {interval}. Received: {field}={value!r}"
                 )

@@ -36,6 +36,7 @@ import urllib.parse
 import urllib.request
 import warnings
 
+from keras_resnet._files import create_temporary
 from keras_resnet.weights.registry import URL_ENV, WeightsRecord
 
 #: Sets the deadline of one whole download, in seconds.
@@ -176,9 +177,9 @@ def _download(response, transfer, verbose):
     """Streams the body into a ``.part`` file, checks it, moves it into place."""
     transfer.length = _content_length(response)
     folder, name = os.path.split(transfer.path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=_part_prefix(name), suffix=_PART_SUFFIX)
+    tmp = create_temporary(folder, _part_prefix(name), _PART_SUFFIX)
     try:
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "wb") as out:
             received, actual = _stream(response, out, transfer, verbose)
         _check_complete(transfer, received, actual)
         os.replace(tmp, transfer.path)

@@ -22,8 +22,14 @@ def run(args):
     from keras_resnet.cli.errors import UsageError, model_entry
 
     entry = model_entry(args.model)
-    if args.image_size < 32:
-        raise UsageError(f"--image-size must be at least 32. Received: {args.image_size}")
+    from keras_resnet.training.recipes import MAX_IMAGE_SIZE
+
+    if not 32 <= args.image_size <= MAX_IMAGE_SIZE:
+        raise UsageError(
+            f"--image-size must be from 32 to {MAX_IMAGE_SIZE}. Received: {args.image_size}"
+        )
+    if args.classes < 1:
+        raise UsageError(f"--classes must be positive. Received: {args.classes}")
 
     from keras_resnet.analysis import complexity
     from keras_resnet.architectures.common import image_shape

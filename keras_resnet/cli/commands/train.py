@@ -39,7 +39,10 @@ def register(subparsers):
     parser.add_argument("--lr", type=float, default=None, help="learning rate at the recipe's base batch")
     parser.add_argument("--weight-decay", type=float, default=None, help="L2 coefficient (1e-4)")
     parser.add_argument("--schedule", choices=("plateau", "steps"), default=None)
-    parser.add_argument("--warmup-epochs", type=float, default=None, help="linear warm-up")
+    parser.add_argument(
+        "--warmup-epochs", type=float, default=None,
+        help="epochs of linear warm-up, from 0 to the run's --epochs (fractions allowed)",
+    )
     parser.add_argument("--label-smoothing", type=float, default=None)
     parser.add_argument("--image-size", type=int, default=None, help="training resolution")
     parser.add_argument(
@@ -50,7 +53,8 @@ def register(subparsers):
     )
     parser.add_argument(
         "--weights", default=None,
-        help="none, imagenet (fine-tune, new head if the classes differ) or a file; "
+        help="none, imagenet or a file (.h5, .weights.h5, .keras, .pth, .safetensors) with "
+        "or without a classifier: a new one is made if the classes differ; "
         "default: imagenet for a folder under 20,000 images when the weights can be had",
     )
     parser.add_argument("--run-dir", default=None, help=f"run directory (default {DEFAULT_RUN_DIR} "
@@ -81,12 +85,45 @@ def _check_args(args):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be positive. Received: {value}")
+    if not 0 <= args.seed < 2**32:
+        # Keras's seed generator takes an unsigned 32-bit seed.
+        raise UsageError(f"--seed must be from 0 to 2**32 - 1. Received: {args.seed}")
     if args.data is not None and not os.path.isdir(args.data):
         raise UsageError(f"data folder not found: {args.data}")
     if args.val_data is not None and not os.path.isdir(args.val_data):
         raise UsageError(f"validation folder not found: {args.val_data}")
+    if args.run_dir is not None:
+        problem = _unwritable_folder(args.run_dir)
+        if problem:
+            raise UsageError(f"--run-dir {args.run_dir}: {problem}")
     if args.virtual_devices and args.strategy != "mirrored":
         raise UsageError("--virtual-devices needs --strategy mirrored")
+
+
+def _unwritable_folder(path):
+    """Why a run directory cannot be made or written at ``path``, or None.
+
+    Nothing is created: the test writes a temporary file in the deepest folder
+    that exists already (the run directory itself, or the parent it will be
+    made in).
+    """
+    import tempfile
+
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        return "is a file, not a folder"
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return f"{existing} is a file, not a folder"
+    try:
+        # A real write: permission bits say nothing to root or on a read-only mount.
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        return f"cannot write in {existing} ({e.strerror})"
+    return None
 
 
 def run(args, callbacks=()):
@@ -102,6 +139,7 @@ def _run(args, callbacks, held):
     _check_args(args)
     digits = args.data is None
     weights = None if args.weights in (None, "none") else args.weights
+    weights_file = _weights_file(weights)
     if args.model:
         model_entry(args.model)  # An unknown name fails before anything is loaded.
     # Checked before anything heavy: a bad --lr fails in a second, not after TF starts.
@@ -112,6 +150,7 @@ def _run(args, callbacks, held):
 
     from keras_resnet import data, training
     from keras_resnet.training import defaults, recipes
+    from keras_resnet.training.classifier import load_weights_file
     try:
         distribution = training.make_distribution(
             args.strategy, virtual_devices=args.virtual_devices
@@ -157,7 +196,8 @@ def _run(args, callbacks, held):
         model_name, weights = plan.model, plan.weights
         recipe = _recipe(plan.recipe, args, batch_size=plan.batch_size)
         if plan.note:
-            print(f"train: {plan.note}")
+            # A second line of the note is indented under the first.
+            print("train: " + plan.note.replace("\n", "\n       "))
     model_name = model_entry(model_name).name
     if recipe.batch_size > train_count:
         raise UsageError(
@@ -184,9 +224,14 @@ def _run(args, callbacks, held):
             # run on the device, in the model's first layer.
             model = training.build_model(
                 model_name, classes=num_classes, image_size=recipe.image_size,
-                weights=weights,
+                weights=None if weights_file else weights,
                 input_preprocessing=data.device_augmentation(recipe.augmentation),
             )
+            if weights_file:
+                # Any format, with or without a classifier: one of another
+                # width, or none, gives way to a new one for these classes.
+                note = load_weights_file(model, weights_file, new_head=True)
+                print(f"train: {note}")
         except ValueError as e:
             raise UsageError(str(e)) from None
         if args.mixed_precision:
@@ -229,7 +274,7 @@ def _run(args, callbacks, held):
                 training.check_settings(run_dir, settings)
             # Under multiworker every worker must take part in what follows.
             if distribution.name != "multiworker" and training.is_finished(run_dir, recipe.epochs):
-                print(training.finished_summary(run_dir))
+                print(training.finished_summary(run_dir, val_images=splits["val"].count))
                 return 0
             if distribution.is_chief:
                 training.write_run_record(run_dir, settings)
@@ -262,6 +307,16 @@ def _run(args, callbacks, held):
         # Not a usage error (status 2): rerunning the same command is right.
         print(f"keras-resnet train: error: {e}", file=sys.stderr)
         return 1
+    except training.NonFiniteLoss as e:
+        import sys
+
+        # The run directory lets the rerun change these (run_record).
+        print(
+            f"keras-resnet train: error: {e}: rerun with a lower --lr (or a longer "
+            f"--warmup-epochs) to resume from epoch {e.kept + 1}",
+            file=sys.stderr,
+        )
+        return 1
 
     # Evaluation is collective under multiworker: every worker takes part, with
     # the final weights (identical everywhere; the best file is the chief's).
@@ -278,7 +333,7 @@ def _run(args, callbacks, held):
                 f"{label})"
             )
     if distribution.is_chief:
-        print(f"wrote {os.path.join(run_dir, 'curves.png')} and {os.path.join(run_dir, 'log.csv')}")
+        print(training.run_summary(run_dir, val_images=splits["val"].count, first_epoch=done + 1))
     return 0
 
 
@@ -305,6 +360,18 @@ def _recipe(name, args, *, batch_size=None):
         )
     except ValueError as e:
         raise UsageError(_with_flag(str(e))) from None
+
+
+def _weights_file(weights):
+    """``weights`` if it names a file (checked to exist), else None (``imagenet``, none)."""
+    from keras_resnet.cli.errors import UsageError
+    from keras_resnet.weights import is_path
+
+    if weights is None or not is_path(weights):
+        return None
+    if not os.path.isfile(weights):
+        raise UsageError(f"--weights: no file at {weights}")
+    return weights
 
 
 def _pretrained_problem(model_name):
