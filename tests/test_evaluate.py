@@ -96,6 +96,19 @@ def test_without_data_the_runs_validation_folder_is_evaluated(brightness_run, tm
     assert re.search(r"accuracy: 1\.0000 .*\(3 images, best.weights.h5\)", out), out
 
 
+def test_without_data_a_runs_val_data_folder_is_evaluated(brightness_run, tmp_path, capsys):
+    # A run trained with --val-data records it: evaluate validates there (2
+    # images), not on a tenth of the training folder it trained on.
+    photos, held = _folder(tmp_path / "photos"), _folder(tmp_path / "held", dark=(35,))
+    config = json.loads((brightness_run / "run.json").read_text())
+    config.update(data=str(photos), val_data=str(held))
+    (brightness_run / "run.json").write_text(json.dumps(config))
+    assert cli.main(["evaluate", "--run-dir", str(brightness_run)]) == 0
+    out = capsys.readouterr().out
+    assert f"the --val-data folder {held}" in out
+    assert re.search(r"accuracy: 1\.0000 .*\(3 images, best.weights.h5\)", out), out
+
+
 def test_a_runs_data_folder_that_is_gone_is_one_line(brightness_run, tmp_path, capsys):
     _run_data(brightness_run, tmp_path / "moved")
     err = error_line(capsys, ["evaluate", "--run-dir", str(brightness_run)])

@@ -112,6 +112,14 @@ def test_warmup_is_counted_in_epochs_up_to_the_runs_length(capsys):
     assert "--warmup-epochs" in line and "[0, epochs=2]" in line, line
 
 
+@pytest.mark.parametrize("top", ["0", "-5"])
+def test_predict_refuses_a_top_below_1(tmp_path, capsys, top):
+    photo = tmp_path / "x.png"
+    photo.write_bytes(b"")  # Refused before the file is read.
+    line = _one_error_line(capsys, ["predict", "--top", top, "--run-dir", str(tmp_path), str(photo)])
+    assert f"--top must be at least 1. Received: {top}" in line
+
+
 @pytest.mark.parametrize("classes", ["0", "-3"])
 def test_summary_refuses_a_classifier_without_classes(capsys, classes):
     line = _one_error_line(capsys, ["summary", "resnet18", "--classes", classes])

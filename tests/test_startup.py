@@ -130,3 +130,12 @@ def test_examples_say_an_unreachable_download_in_one_line(tmp_path, script):
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"{script}: Cannot download "), line
     assert "KERAS_RESNET_WEIGHTS_URL" in line
+
+
+@pytest.mark.parametrize("args", [["models"], ["weights", "list"]])
+def test_output_into_a_closed_pipe_is_not_a_traceback(tmp_path, args):
+    # `keras-resnet models | head -1` when the reader leaves first; `true`
+    # leaves before reading anything, so every write meets a closed pipe.
+    command = " ".join([sys.executable, "-m", "keras_resnet", *args]) + " | true"
+    result = _run(["bash", "-c", command], tmp_path)
+    assert result.stderr == "", result.stderr

@@ -121,6 +121,22 @@ def test_prepared_data_without_validation_and_one_shard_is_refused(tmp_path, cap
     assert status == 2 and "--val-data" in err and len(err.splitlines()) == 1
 
 
+def test_val_data_is_recorded_and_evaluate_validates_there(tmp_path, capsys):
+    source, held = gray_folder(tmp_path / "src"), gray_folder(tmp_path / "held", per_class=3)
+    run_dir = tmp_path / "run"
+    argv = [
+        "train", "--data", str(source), "--val-data", str(held), "--model", "small-resnet",
+        "--recipe", "small-data", "--epochs", "1", "--image-size", "16", "--batch-size", "4",
+        "--weights", "none", "--run-dir", str(run_dir), "--verbose", "0",
+    ]
+    assert cli.main(argv) == 0
+    assert "24 training images" in capsys.readouterr().out  # none held out of src
+    assert json.loads((run_dir / "run.json").read_text())["val_data"] == str(held)
+    assert cli.main(["evaluate", "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"the --val-data folder {held}" in out and "(6 images, " in out, out
+
+
 @pytest.mark.slow
 def test_multiworker_two_processes_train_on_their_own_shards(prepared, tmp_path):
     from conftest import requires_tensorflow  # noqa: F401  (documents the backend)

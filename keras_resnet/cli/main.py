@@ -8,6 +8,7 @@ the handler. Heavy imports (TensorFlow, Keras) happen inside the handlers, so
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
@@ -58,6 +59,11 @@ def main(argv=None):
         warnings.formatwarning = _one_line_warning
     try:
         return _dispatch(args)
+    except BrokenPipeError:
+        # The reader went away (`keras-resnet models | head`): not an error
+        # of ours. Python would still complain when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     finally:
         warnings.formatwarning = formatwarning
 

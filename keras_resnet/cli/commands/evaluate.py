@@ -203,7 +203,9 @@ def _run_validation_split(args, config):
         print(f"evaluate: the run's data, {root}: split {args.split!r}")
         return _prepared_split(root, args.split, config["class_names"]), None
     try:
-        splits = inputs.load_splits(root, seed=config.get("seed", 0))
+        splits = inputs.load_splits(
+            root, val_data=config.get("val_data"), seed=config.get("seed", 0)
+        )
     except ValueError as e:
         raise UsageError(str(e)) from None
     if splits["class_names"] != list(config["class_names"]):
@@ -212,16 +214,18 @@ def _run_validation_split(args, config):
             f"({len(splits['class_names'])} against {len(config['class_names'])}); give --data"
         )
     split = splits["val"]
-    print(f"evaluate: the run's data, {root}: {_validation_name(root)}")
+    print(f"evaluate: the run's data, {root}: {_validation_name(root, config.get('val_data'))}")
     if split.shards is not None:
         return data.shard_records([shard.path for shard in split.shards]), None
     return split.images, split.labels
 
 
-def _validation_name(root):
+def _validation_name(root, val_data=None):
     """How training chose the validation split of ``root``, for the user."""
     from keras_resnet import data
 
+    if val_data:
+        return f"the --val-data folder {val_data}, the one the run was validated on"
     if data.is_prepared(root):
         if "val" in data.read_index(root).splits:
             return "split 'val', the one the run was validated on"

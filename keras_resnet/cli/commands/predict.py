@@ -28,13 +28,18 @@ def register(subparsers):
         "--image-size", type=int, default=None,
         help="with --model: the side images are resized to (default: the model's own)",
     )
-    parser.add_argument("--top", type=int, default=5, help="classes to show (default 5)")
+    parser.add_argument(
+        "--top", type=int, default=5,
+        help="classes to show, at least 1 (default 5; all of them if there are fewer)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args):
     from keras_resnet.cli.errors import UsageError
 
+    if args.top < 1:
+        raise UsageError(f"--top must be at least 1. Received: {args.top}")
     for path in args.images:
         if not os.path.isfile(path):
             raise UsageError(f"image not found: {path}")

@@ -263,6 +263,8 @@ def _run(args, callbacks, held):
         "strategy": args.strategy,
         "replicas": distribution.num_replicas,
         "data": os.path.abspath(args.data) if args.data else "digits",
+        # evaluate --run-dir validates where training did.
+        "val_data": os.path.abspath(args.val_data) if args.val_data else None,
         "seed": args.seed,
     }
     # One process writes a run directory, and a resumed run must be the same
