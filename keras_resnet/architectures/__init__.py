@@ -13,8 +13,9 @@ Modules, lowest first:
     common: what every factory shares (input shape, argument checks, head).
     resnet: the ImageNet family: ``ResNet(stack_fn, preact, use_bias, ...)``,
         ``from_table``, ``ResNet50`` ... ``ResNet50D`` ...
-    features: feature backbones, ``C2`` .. ``C5`` of any table row, output
-        stride 32, 16 or 8 by dilation (``feature_backbone``).
+    features: feature backbones, ``C2`` .. ``C5`` of any table row (output
+        stride 32, 16 or 8 by dilation) or ImageNet DenseNet
+        (``feature_backbone``).
     units: the residual units of He et al. 2016, Figure 4 (``unit=`` of the
         CIFAR networks), and the pre-activation bottleneck stage.
     cifar: the paper's CIFAR networks and the demo's small network.
