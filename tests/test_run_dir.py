@@ -431,3 +431,104 @@ def test_full_disk_at_a_checkpoint_is_one_line_then_the_run_resumes(tmp_path):
     assert _log_epochs(run_dir) == [1, 2, 3]
     _assert_best_is_the_best_logged_epoch(run_dir)
     _assert_no_temporary_file(run_dir)
+
+
+# ---------------------------------------------------------------------------
+# A killed run's temporary files
+# ---------------------------------------------------------------------------
+
+
+def _stale_temporary(folder, name, text="half written"):
+    """A temporary file as an atomic write makes it, left as ``kill -9`` leaves it."""
+    from keras_resnet.training.files import _new_temporary
+
+    path = _new_temporary(str(folder), name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_resume_removes_the_temporaries_a_killed_run_left_and_nothing_else(tmp_path):
+    run_dir = tmp_path / "run"
+    _tiny_fit(str(run_dir), epochs=1)
+    backup = run_dir / "backup"
+    stale = [
+        _stale_temporary(run_dir, "log.csv"),
+        _stale_temporary(run_dir, "classes.json"),
+        _stale_temporary(run_dir, "best.weights.h5"),
+        _stale_temporary(backup, "epoch-2.weights.h5"),
+        _stale_temporary(backup, "training_metadata.json"),
+    ]
+    assert all(re.fullmatch(r"\.tmp-[0-9a-f]{8}-.+", os.path.basename(p)) for p in stale)
+    # Not made by an atomic write, or not in the run directory or its backup.
+    kept = {
+        "notes.txt": "mine",
+        ".tmp-notes.txt": "mine",
+        ".tmp-ABCDEF12-log.csv": "not lower-case hex",
+        ".tmp-1234567-log.csv": "seven digits",
+        "samples/.tmp-0123abcd-x.png": "another folder",
+        "workers/1/.tmp-0123abcd-log.csv": "a worker's own folder, under its own lock",
+    }
+    for relative, text in kept.items():
+        (run_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / relative).write_text(text)
+    (run_dir / ".tmp-0123abcd-folder").mkdir()  # a folder of that name is not ours
+
+    _tiny_fit(str(run_dir), epochs=2)
+
+    assert not any(os.path.exists(p) for p in stale), [p for p in stale if os.path.exists(p)]
+    assert {r: (run_dir / r).read_text() for r in kept} == kept
+    assert (run_dir / ".tmp-0123abcd-folder").is_dir()
+    assert _log_epochs(str(run_dir)) == [1, 2]
+
+
+def test_a_live_runs_temporaries_are_not_removed_by_another_process(tmp_path):
+    # The temporary files of the process holding the run directory are being
+    # written: one that fails to take the lock leaves them alone.
+    run_dir = str(tmp_path / "run")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, run_dir],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
+    )
+    try:
+        assert holder.stdout.readline() == "locked\n", holder.stderr.read()[-3000:]
+        live = _stale_temporary(run_dir, "log.csv", text="being written")
+        os.makedirs(os.path.join(run_dir, "backup"))
+        live_backup = _stale_temporary(os.path.join(run_dir, "backup"), "epoch-1.weights.h5")
+        with pytest.raises(training.RunDirInUse):
+            _tiny_fit(run_dir)
+        assert _read(live) == "being written" and os.path.exists(live_backup)
+    finally:
+        holder.kill()
+        holder.communicate()
+    # The holder died without cleaning up: the next holder does.
+    with training.lock_run_dir(run_dir):
+        assert not os.path.exists(live) and not os.path.exists(live_backup)
+
+
+def test_taking_the_lock_again_in_the_same_process_keeps_its_temporaries(tmp_path):
+    # Only the first hold cleans: within the holder, a temporary may be live.
+    run_dir = str(tmp_path / "run")
+    with training.lock_run_dir(run_dir):
+        mine = _stale_temporary(run_dir, "log.csv")
+        with training.lock_run_dir(run_dir):
+            assert os.path.exists(mine)
+    with training.lock_run_dir(run_dir):
+        assert not os.path.exists(mine)
+
+
+@requires_tensorflow
+@pytest.mark.slow
+def test_train_resumed_after_kill_9_leaves_no_temporary_file(tmp_path):
+    run_dir = str(tmp_path / "run")
+    args = ["--epochs", "2", "--run-dir", run_dir]
+    killed = _train(args, KERAS_RESNET_FAULT="kill-after-checkpoint:1")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    # What a kill in the middle of the writes of log.csv and classes.json leaves.
+    stale = [_stale_temporary(run_dir, "log.csv"), _stale_temporary(run_dir, "classes.json")]
+
+    resumed = _train(args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not any(os.path.exists(p) for p in stale)
+    _assert_no_temporary_file(run_dir)
+    assert _log_epochs(run_dir) == [1, 2]

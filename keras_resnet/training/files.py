@@ -9,11 +9,18 @@ import contextlib
 import errno
 import io
 import json
+import logging
 import os
+import re
 import shutil
 
 from keras_resnet._files import create_temporary
 from keras_resnet.training import faults
+
+logger = logging.getLogger(__name__)
+
+# The names ``_new_temporary`` makes: ``.tmp-`` then ``secrets.token_hex(4)``.
+_TEMPORARY = re.compile(r"\.tmp-[0-9a-f]{8}-.+")
 
 
 @contextlib.contextmanager
@@ -51,6 +58,38 @@ def _new_temporary(folder, name):
     The name keeps ``name``'s suffix (``.weights.h5``), which Keras checks.
     """
     return create_temporary(folder, ".tmp-", f"-{name}")
+
+
+def remove_temporaries(folder):
+    """Removes the temporary files ``atomic_path`` left in ``folder`` (not its sub-folders).
+
+    A process killed during an atomic write (``kill -9``, a power cut)
+    leaves its ``.tmp-<8 hex digits>-<name>`` file behind. Only files of
+    exactly that form are removed. Whoever calls this must hold ``folder``
+    for writing (a run directory's lock, say): a temporary file of a process
+    writing there now would be removed from under it.
+
+    Returns:
+        The names removed. A file that cannot be removed is logged at debug
+        level and left (it is no more in the way than before).
+    """
+    removed = []
+    try:
+        entries = [entry for entry in os.scandir(folder) if _TEMPORARY.fullmatch(entry.name)]
+    except OSError as e:  # no such folder (a new run has no backup yet), or unreadable
+        if e.errno != errno.ENOENT:
+            logger.debug("cannot list %s for stale temporary files: %s", folder, e)
+        return removed
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                continue  # not one of ours
+            os.remove(entry.path)
+        except OSError as e:
+            logger.debug("cannot remove the stale temporary file %s: %s", entry.path, e)
+        else:
+            removed.append(entry.name)
+    return removed
 
 
 def write_json(path, obj):

@@ -25,6 +25,8 @@ class Split:
         shards: ``data.ShardFile`` list (None otherwise).
         count: Number of images.
         skipped: ``(path, reason)`` of files left out as unreadable.
+        missing_classes: Names of the classes with no image in this split (a
+            validation split held out of classes too small to give one).
     """
 
     images: object = None
@@ -32,6 +34,7 @@ class Split:
     shards: list = None
     count: int = 0
     skipped: list = dataclasses.field(default_factory=list)
+    missing_classes: list = dataclasses.field(default_factory=list)
 
     def repeats(self, distribution):
         """Whether the training dataset repeats (shards read per worker): fit needs steps."""
@@ -98,20 +101,32 @@ def load_splits(root, *, val_data=None, seed=0, verify=True):
 
     ``root`` is a folder ``keras-resnet prepare`` wrote (shards), a folder
     with ``train/`` (and ``val/``, ``test/``) sub-folders, or one image
-    folder. Without a validation split, a tenth is held out: of each class's
-    files, or of the shards (which mix the classes).
+    folder. ``val_data`` (a folder of the same classes) is the validation
+    split as it is, all of it. Without a validation split, a tenth is held
+    out: of each class's files, or of the shards (which mix the classes).
+
+    A class of one image gives none (its image is all it has to train on),
+    so the held-out tenth comes from the classes of 2 or more images; those
+    without a validation image are listed in the validation split's
+    ``missing_classes`` (``missing_classes_note`` says it to the user). When
+    no class can give one, there is no validation split to make, and the
+    folder is refused: Keras, given an empty validation set, would warn that
+    its "input ran out of data", score no epoch and save no best weights,
+    which the commands reading a run (``evaluate``, ``predict``) rely on.
 
     Raises:
-        ValueError: With one line naming the folder or file at fault.
+        ValueError: With one line naming the folder or file at fault, or
+            saying that no validation split can be made and what to do.
     """
     if data.is_prepared(root):
         index = data.read_index(root)
         splits = {name: _shard_split(index, name) for name in index.splits}
         if val_data is not None:
-            splits["val"] = load_splits(val_data, seed=seed, verify=verify)["train"]
+            splits["val"] = _validation_folder(val_data, index.class_names, verify=verify)
         splits["class_names"] = index.class_names
         if "val" not in splits:
             splits["train"], splits["val"] = _hold_out_shards(splits["train"], root)
+        _check_validation(splits["val"], root)
         return splits
     if os.path.isdir(os.path.join(root, "train")):
         train = data.image_folder(os.path.join(root, "train"), verify=verify)
@@ -139,8 +154,64 @@ def load_splits(root, *, val_data=None, seed=0, verify=True):
     if "val" not in splits:
         train_part, val_part = split_off(train.paths, train.labels, fraction=0.1, seed=seed)
         splits["train"] = Split(*train_part, count=len(train_part[0]), skipped=train.skipped)
-        splits["val"] = Split(*val_part, count=len(val_part[0]))
+        held = set(val_part[1].tolist())
+        missing = [name for i, name in enumerate(train.class_names) if i not in held]
+        splits["val"] = Split(*val_part, count=len(val_part[0]), missing_classes=missing)
+    _check_validation(splits["val"], root)
     return splits
+
+
+def missing_classes_note(split, *, shown=5):
+    """One line saying which classes ``split`` (a held-out validation split) lacks, or None.
+
+    Their accuracy is measured in no epoch, and the best epoch is chosen
+    without them: worth a line, not a refusal (a class of one photo beside
+    classes of hundreds is common).
+    """
+    missing = split.missing_classes
+    if not missing:
+        return None
+    names = ", ".join(map(repr, missing[:shown]))
+    if len(missing) > shown:
+        names += f" and {len(missing) - shown} more"
+    which, each = ("class", "") if len(missing) == 1 else (f"{len(missing)} classes", " each")
+    return (
+        f"no validation image for {which} {names} (a single image{each}, kept for training); "
+        "to validate every class, pass --val-data DIR or add a val/ sub-folder"
+    )
+
+
+def _check_validation(split, root):
+    """Refuses an empty validation split: see ``load_splits``."""
+    if split.count > 0:
+        return
+    if split.shards is not None:
+        what = "the held-out shards hold no images"
+    else:
+        what = (
+            "every class has a single image (a tenth of each class of 2 or more images "
+            "is held out for validation)"
+        )
+    raise ValueError(
+        f"no validation split can be made: {what}; pass --val-data DIR or add a val/ "
+        f"sub-folder, or add images so that classes have 2 or more. "
+        f"Received: data={os.fspath(root)!r}"
+    )
+
+
+def _validation_folder(val_data, class_names, *, verify):
+    """All of ``val_data`` (an image folder or a prepared one) as a split of ``class_names``."""
+    if not data.is_prepared(val_data):
+        folder = data.image_folder(val_data, class_names=class_names, verify=verify)
+        return Split(folder.paths, folder.labels, count=len(folder), skipped=folder.skipped)
+    index = data.read_index(val_data)
+    if list(index.class_names) != list(class_names):
+        raise ValueError(
+            f"Validation data has other classes than the training data ({len(index.class_names)} "
+            f"against {len(class_names)}). Received: val_data={os.fspath(val_data)!r}"
+        )
+    # A prepared folder's own validation split if it has one, else all it has.
+    return _shard_split(index, "val" if "val" in index.splits else "train")
 
 
 def digits_splits(seed=0):

@@ -13,7 +13,14 @@ The lock is taken without waiting: a second run fails at once with
 the file once it holds the lock. Within one process the lock is reentrant,
 so the command line can hold it around ``training.fit``, which takes it too.
 
-On platforms without ``fcntl`` (Windows) run directories are not locked.
+Whoever takes the lock first (not again, within its process) removes the
+temporary files that a writer killed in the middle of an atomic write left
+in the directory and its ``backup/`` folder (``files.remove_temporaries``):
+no process writes there but the holder, and the holder has not started
+writing. A worker's ``workers/<index>/`` is its own, under its own lock.
+
+On platforms without ``fcntl`` (Windows) run directories are not locked, and
+no temporary file is removed (a live one cannot be told from a stale one).
 """
 
 import contextlib
@@ -21,12 +28,16 @@ import os
 import threading
 import time
 
+from keras_resnet.training.files import remove_temporaries
+
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None
 
 LOCK_FILE = "run.lock"
+# The folders of a run directory that atomic writes go to: itself and its backup.
+_WRITTEN_FOLDERS = (".", "backup")
 
 # The locks this process holds: lock file path -> [open file, depth].
 _held = {}
@@ -52,6 +63,9 @@ class RunDirInUse(RuntimeError):
 def lock_run_dir(run_dir):
     """Holds ``run_dir`` (created if missing) for this process during the block.
 
+    Taking it first in this process removes the temporary files a killed
+    writer left there (see the module's docstring).
+
     Args:
         run_dir: The directory this process writes into.
 
@@ -68,6 +82,8 @@ def lock_run_dir(run_dir):
             _held[key][1] += 1
         else:
             _held[key] = [_acquire(run_dir, key), 1]
+            for folder in _WRITTEN_FOLDERS:
+                remove_temporaries(os.path.join(run_dir, folder))
     try:
         yield
     finally:

@@ -271,7 +271,10 @@ def _run(args, callbacks, held):
     # run: both are settled before anything in the directory changes.
     folder = training.writer_dir(run_dir, distribution)
     try:
-        with training.lock_run_dir(folder), training.report_full_disk(folder, recipe.epochs):
+        # A shard with flipped bytes is named (not a DataLossError traceback).
+        shard_files = [f for n, s in splits.items() if n != "class_names" for f in s.shards or []]
+        with training.lock_run_dir(folder), training.report_full_disk(folder, recipe.epochs), \
+                data.damaged_shards_named(shard_files):
             if distribution.is_chief:
                 training.check_settings(run_dir, settings)
             # Under multiworker every worker must take part in what follows.
@@ -303,6 +306,11 @@ def _run(args, callbacks, held):
         raise UsageError(str(e)) from None
     except training.RunDirMismatch as e:
         raise UsageError(f"{e}; use another --run-dir") from None
+    except data.DamagedShard as e:
+        import sys
+
+        print(f"keras-resnet train: error: {e}", file=sys.stderr)
+        return 1
     except training.DiskFull as e:
         import sys
 
@@ -432,6 +440,9 @@ def _load_splits(args, digits):
                 print(f"skipped unreadable image {data.printable(path)}: {reason}")
     if splits["train"].count == 0:
         raise UsageError(f"no readable training images in {args.data}")
+    note = inputs.missing_classes_note(splits["val"])
+    if note:
+        print(f"train: {note}")
     return splits
 
 
