@@ -1,7 +1,8 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   .venv with TensorFlow and Keras only, then train a ResNet on
 #               the embedded digits and predict with it
-#   make test   adds the test stack (PyTorch, torchvision, timm, JAX, tf_keras)
+#   make test   adds the test stack (PyTorch, torchvision, timm, JAX, tf_keras,
+#               the export runtimes)
 #               and runs the suite on TensorFlow, then its backend-agnostic
 #               part on JAX and on PyTorch
 VENV ?= .venv
@@ -29,7 +30,7 @@ $(DEMO_STAMP): setup.py
 
 $(TEST_STAMP): $(DEMO_STAMP)
 	$(PY) -m pip install --quiet $(TORCH_PAIR)
-	$(PY) -m pip install --quiet -e ".[tensorflow,jax,torch,test]"
+	$(PY) -m pip install --quiet -e ".[tensorflow,jax,torch,export,test]"
 	touch $(TEST_STAMP)
 
 # Trains a small ResNet on scikit-learn's digits (DEMO_TIME), prints the test

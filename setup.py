@@ -43,10 +43,17 @@ setup(
         # The PyTorch backend. Reading .pth and .safetensors files needs none
         # of it: the package parses both formats itself.
         "torch": ["torch>=2.1"],
-        # What `model.export(format=...)` needs for each format on TensorFlow,
-        # and the runtimes that check an exported file: ONNX (tf2onnx, onnx,
-        # ONNX Runtime), OpenVINO, LiteRT.
-        "export": ["tf2onnx", "onnx", "onnxruntime", "openvino", "ai-edge-litert"],
+        # `keras-resnet export`: the converters Keras's exporter calls, the
+        # runtimes that check each file (ONNX Runtime, OpenVINO, LiteRT) and
+        # the int8 tools (ONNX Runtime's quantize_static, NNCF for OpenVINO).
+        "export": [
+            "tf2onnx>=1.17",
+            "onnx>=1.17",
+            "onnxruntime>=1.20",
+            "openvino>=2025.0",
+            "ai-edge-litert>=2.0",
+            "nncf>=3.0",
+        ],
         # The references the tests compare against: Keras 2 files (tf_keras),
         # torchvision's and timm's models, the safetensors library.
         "test": [

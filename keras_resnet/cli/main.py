@@ -17,7 +17,9 @@ from keras_resnet.cli import errors, quiet
 from keras_resnet.cli.errors import UsageError
 
 # Order is the order of ``keras-resnet --help``.
-COMMANDS = ("prepare", "train", "evaluate", "predict", "summary", "models", "weights", "bench")
+COMMANDS = (
+    "prepare", "train", "evaluate", "predict", "export", "summary", "models", "weights", "bench",
+)
 
 
 # Commands that build models: they import Keras (and its backend) first.
@@ -28,6 +30,7 @@ _READS_IMAGES = {
     "train": "train reads images",
     "evaluate": "evaluate reads images",
     "predict": "predict decodes images",
+    "export": "export converts through TensorFlow's tools",
     "bench": "bench measures input pipelines",
 }
 

@@ -29,6 +29,11 @@ def register(subparsers):
         help="with --model: the side images are resized to (default: the model's own)",
     )
     parser.add_argument(
+        "--exported", default=None,
+        help="an exported model (keras-resnet export: .onnx, .xml, .tflite, .keras or a "
+        "SavedModel directory), run in its own runtime; class names and image size from it",
+    )
+    parser.add_argument(
         "--top", type=int, default=5,
         help="classes to show, at least 1 (default 5; all of them if there are fewer)",
     )
@@ -69,6 +74,8 @@ def _resolve(args):
     from keras_resnet import training
     from keras_resnet.cli.errors import UsageError, model_entry
 
+    if args.exported is not None:
+        return _resolve_exported(args)
     run_dir = args.run_dir
     if run_dir is None and args.weights not in (None, "imagenet"):
         candidate = os.path.dirname(os.path.abspath(args.weights))
@@ -104,6 +111,31 @@ def _resolve(args):
     return config, weights, names
 
 
+def _resolve_exported(args):
+    """``(config, None, class names)`` of an exported model, opened in its runtime."""
+    from keras_resnet.cli.errors import UsageError
+    from keras_resnet.deploy import runtimes
+
+    if args.run_dir or args.weights or args.model:
+        raise UsageError("--exported takes no --run-dir, --weights or --model: it has its own")
+    try:
+        exported = runtimes.load(args.exported)
+    except (ValueError, ImportError) as e:
+        raise UsageError(f"--exported: {e}") from None
+    metadata = exported.metadata
+    if "image_size" not in metadata:
+        raise UsageError(
+            f"--exported: {args.exported} has no keras_resnet metadata (not written by "
+            "keras-resnet export)"
+        )
+    config = {
+        "image_size": metadata["image_size"],
+        "augmentation": metadata.get("augmentation", "imagenet"),
+        "exported": exported,
+    }
+    return config, None, metadata.get("class_names")
+
+
 def _file_classes(weights, model):
     """The width of the classifier in the file ``weights``; a file without one is a UsageError."""
     from keras_resnet.cli.errors import UsageError
@@ -130,7 +162,10 @@ def _classify(paths, config, weights, names, *, top):
 
     from keras_resnet import data
 
-    model = _load_model(config, weights)
+    if "exported" in config:  # in its own runtime
+        predict_batch = config["exported"].predict
+    else:
+        predict_batch = _load_model(config, weights).predict_on_batch
     size = config["image_size"]
     dataset = data.make_dataset(
         paths, None,
@@ -139,7 +174,7 @@ def _classify(paths, config, weights, names, *, top):
     )
     # NumPy batches: a JAX or PyTorch model cannot take TensorFlow tensors.
     batches = dataset.as_numpy_iterator()
-    probs = np.concatenate([np.asarray(model.predict_on_batch(x)) for x in batches])
+    probs = np.concatenate([np.asarray(predict_batch(x)) for x in batches])
     if len(probs) != len(paths):  # make_dataset never drops a file; this says so if it did.
         raise RuntimeError(f"{len(probs)} predictions for {len(paths)} images")
     return _top_classes(probs, names, top)
