@@ -336,3 +336,112 @@ def test_a_dataset_needs_two_classes(tmp_path):
     assert len(data.find_images(tmp_path / "one")) == 2
     with pytest.raises(ValueError, match="'dog' has no readable images"):
         data.image_folder(tmp_path / "one")
+
+
+# --- Sizes claimed by headers, each unreadable file said once (issue 21) ---------------
+
+
+def huge_jpeg(path, width=50000, height=50000):
+    """A small real JPEG whose frame header (SOF0) is patched to claim ``width`` x ``height``."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(buffer, "JPEG")
+    contents = bytearray(buffer.getvalue())
+    sof = contents.index(b"\xff\xc0")
+    contents[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    with open(path, "wb") as f:
+        f.write(bytes(contents))
+    return str(path)
+
+
+def huge_png(path, width=50000, height=50000):
+    """A valid-looking PNG (IHDR with its CRC right) claiming ``width`` x ``height``."""
+    import struct
+    import zlib
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" + b"\x80" * 3 * 16)  # one row: far less than it claims
+    png = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat)
+           + _png_chunk(b"IEND", b""))
+    with open(path, "wb") as f:
+        f.write(png)
+    return str(path)
+
+
+def test_an_image_claiming_a_huge_size_is_refused_by_its_header(tmp_path, monkeypatch):
+    import struct
+
+    from keras_resnet.data import headers
+
+    # The bound is TensorFlow's own JPEG limit: an RGB image under 2**29 bytes.
+    assert data.MAX_PIXELS == (2**29 - 1) // 3 == 178_956_970
+    jpeg, png = huge_jpeg(tmp_path / "huge.jpg"), huge_png(tmp_path / "huge.png")
+    assert headers.header_size(jpeg) == (50000, 50000)
+    assert headers.header_size(png) == (50000, 50000)
+    decoded = []
+    monkeypatch.setattr(data.folders, "decode_image", decoded.append)
+    for path in (jpeg, png):
+        reason = data.check_image(path)
+        assert reason == (
+            "its header claims 50000 x 50000 pixels, more than the 178,956,970 an image "
+            "may have; not decoded"
+        )
+    assert decoded == []  # refused before any decoding
+    # At the bound and below, a header is no reason to refuse.
+    side = int(data.MAX_PIXELS**0.5)
+    assert headers.size_problem(huge_png(tmp_path / "big.png", side, side)) is None
+    # A header cut short, or a format whose header is not read: the decoder decides.
+    (tmp_path / "short.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13))
+    assert headers.header_size(tmp_path / "short.png") is None
+    assert headers.header_size(tmp_path / "missing.jpg") is None
+
+
+def test_train_says_each_unreadable_or_huge_image_once(tmp_path, capfd, monkeypatch):
+    from keras_resnet import cli
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no cached verdicts
+    # What `import keras_resnet` sets in a fresh process (here TensorFlow came first).
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    _write_folder(tmp_path / "data")
+    bad = {
+        "truncated": tmp_path / "data" / "cat" / "truncated.jpg",
+        "huge": huge_jpeg(tmp_path / "data" / "dog" / "huge.jpg"),
+        "huge_png": huge_png(tmp_path / "data" / "cat" / "huge.png"),
+    }
+    whole = (tmp_path / "data" / "cat" / "0.jpeg").read_bytes()
+    bad["truncated"].write_bytes(whole[: len(whole) // 2])
+    # A batch larger than the readable images stops the run right after the check.
+    status = cli.main([
+        "train", "--data", str(tmp_path / "data"), "--model", "small-resnet",
+        "--image-size", "16", "--batch-size", "64", "--run-dir", str(tmp_path / "run"),
+    ])
+    out, err = capfd.readouterr()
+    assert status == 2
+    lines = (out + err).splitlines()
+    for path in bad.values():
+        assert len([line for line in lines if str(path) in line]) == 1, (path, lines)
+    for path in (bad["huge"], bad["huge_png"]):
+        assert any(str(path) in line and "178,956,970" in line for line in lines)
+    # libjpeg's own lines about the truncated file stay off the terminal.
+    assert "JPEG library" not in out + err and "Image too large" not in out + err
+
+
+def test_predict_refuses_a_huge_image_in_one_line(tmp_path, monkeypatch, capsys):
+    from test_predict import make_brightness_run, write_gray
+
+    from keras_resnet import cli
+
+    run_dir = make_brightness_run(tmp_path, monkeypatch)
+    huge = huge_jpeg(tmp_path / "huge.jpg")
+    good = write_gray(tmp_path / "good.png", 200)
+    assert cli.main(["predict", "--run-dir", str(run_dir), huge, good]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"skipped unreadable image {huge}: its header claims 50000 x 50000 pixels, more than "
+        "the 178,956,970 an image may have; not decoded"
+    )
+    assert out[1] == good

@@ -403,3 +403,65 @@ def test_shard_records_in_order_or_shuffled(prepared):
     assert second == [(c, y) for s in (files[1], files[3]) for _, y, c in _records(s.path)]
     policy = ordered.options().experimental_distribute.auto_shard_policy
     assert policy == tf.data.experimental.AutoShardPolicy.OFF
+
+
+# --- Issue 21: sizes claimed by headers, shards with flipped bytes ------------------
+
+
+def test_an_image_claiming_a_huge_size_is_left_out_in_one_line(tmp_path, capfd, monkeypatch):
+    from test_data import huge_jpeg, huge_png
+
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")  # as a fresh `keras-resnet` sets it
+    src = _write_small_source(tmp_path / "src")
+    huge = [huge_jpeg(src / "a" / "huge.jpg"), huge_png(src / "b" / "huge.png")]
+    truncated = src / "c" / "truncated.jpg"
+    whole = (src / "c" / "000.jpg").read_bytes()
+    truncated.write_bytes(whole[: len(whole) // 2])
+    dst = tmp_path / "dst"
+    assert cli.main(["prepare", str(src), str(dst), "--images-per-shard", "4"]) == 0
+    out, err = capfd.readouterr()
+    for path in huge:
+        said = [line for line in (out + err).splitlines() if path in line]
+        assert said == [
+            f"prepare: skipped unreadable image {path}: its header claims 50000 x 50000 "
+            "pixels, more than the 178,956,970 an image may have; not decoded"
+        ]
+    assert len([line for line in out.splitlines() if str(truncated) in line]) == 1
+    assert "JPEG library" not in out + err  # libjpeg's own line about the truncated file
+    assert data.read_index(dst).counts == {"train": 9}
+
+
+def test_a_shard_with_flipped_bytes_is_named_in_one_line_and_a_rerun_repairs_it(tmp_path, capsys):
+    src = _write_small_source(tmp_path / "src", n=4)  # 12 images, 6 shards
+    dst = tmp_path / "dst"
+    prepare = ["prepare", str(src), str(dst), "--images-per-shard", "2", "--workers", "1"]
+    assert cli.main(prepare) == 0
+    shard = dst / "train-00001-of-00006.tfrecord"
+    original = shard.read_bytes()
+    flipped = bytearray(original)
+    middle = len(flipped) // 2
+    flipped[middle : middle + 40] = bytes(b ^ 0xFF for b in flipped[middle : middle + 40])
+    shard.write_bytes(bytes(flipped))
+    assert data.read_index(dst)  # the same size: the index's check cannot see it
+    capsys.readouterr()
+
+    status = cli.main([
+        "train", "--data", str(dst), "--model", "small-resnet", "--image-size", "16",
+        "--epochs", "1", "--batch-size", "2", "--run-dir", str(tmp_path / "run"), "--verbose", "0",
+    ])
+    err = capsys.readouterr().err.strip()
+    assert status != 0
+    assert len(err.splitlines()) == 1, err
+    assert re.fullmatch(
+        rf"keras-resnet train: error: shard {re.escape(str(shard))} is damaged \(corrupted "
+        r"record at \d+\); rerun keras-resnet prepare to rewrite it", err
+    ), err
+
+    # What the line says to do repairs it: the shard is written again, identically.
+    assert cli.main(prepare) == 0
+    out = capsys.readouterr().out
+    assert f"prepare: shard {shard} is damaged (corrupted record at" in out
+    assert "prepare: resuming, 5 of 6 shards already written" in out
+    assert shard.read_bytes() == original
+    assert cli.main(prepare) == 0
+    assert "is already prepared" in capsys.readouterr().out

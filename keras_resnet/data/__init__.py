@@ -17,12 +17,23 @@ Modules:
     shards: the sharded TFRecord format of a prepared dataset; ``read_index``,
         ``shard_records`` (undecoded images and labels for ``tf.data``).
     prepare: ``prepare_shards``, an image folder written as shards, resumably.
+    orientation: EXIF orientation as TF ops: read from a JPEG's bytes,
+        applied to decoded pixels and to crop windows.
+    headers: an image file's size from its header, refused over
+        ``MAX_PIXELS`` before decoding.
 
 TensorFlow is imported here on purpose: ``tf.data`` is the point of this
 part of the package. It feeds Keras on every backend.
 """
 
+import logging
+
 from keras_resnet import _startup
+
+# The package's lines are for applications that set up logging; without a
+# handler of theirs Python's last resort would print every warning on
+# stderr, next to the line the command line itself prints for the same file.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # tf.data is the point of this part: if TensorFlow is missing, one line says so.
 _startup.import_tensorflow("keras_resnet.data reads images")
@@ -44,6 +55,7 @@ from keras_resnet.data.folders import (
     printable,
     verify_images,
 )
+from keras_resnet.data.headers import MAX_PIXELS
 from keras_resnet.data.pipeline import (
     AUGMENTATIONS,
     CropTransform,
@@ -59,8 +71,11 @@ from keras_resnet.data.pipeline import (
 from keras_resnet.data.prepare import prepare_shards
 from keras_resnet.data.shards import (
     SHARD_FORMAT,
+    DamagedShard,
     ShardFile,
     ShardIndex,
+    damage,
+    damaged_shards_named,
     is_prepared,
     read_index,
     shard_records,
@@ -82,8 +97,10 @@ __all__ = [
     "AUGMENTATIONS",
     "DIGITS_CLASS_NAMES",
     "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
     "SHARD_FORMAT",
     "CropTransform",
+    "DamagedShard",
     "ImageFolder",
     "ImageTransform",
     "InputPreprocessing",
@@ -94,6 +111,8 @@ __all__ = [
     "torchvision_center_window",
     "check_image",
     "cifar_train_transform",
+    "damage",
+    "damaged_shards_named",
     "decode_image",
     "device_augmentation",
     "eval_transform",

@@ -9,20 +9,30 @@ dropped inside the pipeline, out of step with the list of paths.
 Each file's verdict is cached with its size and modification time, so
 checking a large folder again decodes only what changed (``verify_images``
 says what invalidates the cache).
+
+An image whose header claims more than ``headers.MAX_PIXELS`` pixels is
+refused by that size, before decoding. What the native decoders print while
+a file is checked ("Improper call to JPEG library in state 201" for a
+truncated JPEG) is held back (``decoder_messages_held``): the file's one
+line comes from the caller, with the decoder's reason.
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import os
 import re
+import sys
+import tempfile
+import threading
 
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.data import atomic
+from keras_resnet.data import atomic, headers
 from keras_resnet.data.transforms import decode_image
 
 logger = logging.getLogger(__name__)
@@ -115,14 +125,86 @@ def check_image(path):
 
     The file is decoded in full by ``transforms.decode_image``, the very op
     ``make_dataset`` reads it with; whatever that op reads (JPEG, PNG, GIF,
-    BMP, WebP) passes, whatever it refuses does not.
+    BMP, WebP) passes, whatever it refuses does not. An image whose header
+    claims more than ``headers.MAX_PIXELS`` pixels is refused without
+    being decoded. The native decoders' own messages are held back
+    (``decoder_messages_held``).
     """
+    too_large = headers.size_problem(path)
+    if too_large is not None:
+        return too_large
     try:
-        # Bytes: a name that is not UTF-8 (surrogate escapes in Python) is no tf.string.
-        decode_image(os.fsencode(path))
+        with decoder_messages_held():
+            # Bytes: a name that is not UTF-8 (surrogate escapes in Python) is no tf.string.
+            decode_image(os.fsencode(path))
     except tf.errors.OpError as e:
         return _reason(e)
     return None
+
+
+_held_lock = threading.Lock()
+_held = {"depth": 0, "saved": None, "file": None}
+
+
+@contextlib.contextmanager
+def decoder_messages_held():
+    """Holds back what native code writes to stderr (file descriptor 2) meanwhile.
+
+    libjpeg prints its errors there ("Improper call to JPEG library in
+    state 201") before TensorFlow raises them as an exception, which the
+    caller reports in its own words. They are held when TensorFlow's native
+    log is off (``TF_CPP_MIN_LOG_LEVEL`` 3, what ``import keras_resnet``
+    sets unless the user chose a level; ``keras-resnet --debug`` shows
+    them), and logged at debug level instead. Re-entrant and shared by
+    threads: descriptor 2 is the process's, redirected by the first to
+    enter and restored by the last to leave.
+    """
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() != "3":
+        yield
+        return
+    with _held_lock:
+        if _held["depth"] == 0:
+            _hold()
+        _held["depth"] += 1
+    try:
+        yield
+    finally:
+        with _held_lock:
+            _held["depth"] -= 1
+            if _held["depth"] == 0:
+                _release_held()
+
+
+def _hold():
+    _flush_stderr()
+    held = tempfile.TemporaryFile()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2: nothing to hold back
+        held.close()
+        return
+    os.dup2(held.fileno(), 2)
+    _held.update(saved=saved, file=held)
+
+
+def _flush_stderr():
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+
+
+def _release_held():
+    saved, held = _held["saved"], _held["file"]
+    if saved is None:
+        return
+    _flush_stderr()
+    os.dup2(saved, 2)
+    os.close(saved)
+    held.seek(0)
+    text = held.read().decode(errors="replace").strip()
+    held.close()
+    _held.update(saved=None, file=None)
+    if text:
+        logger.debug("native decoder messages (held back): %s", text)
 
 
 def _reason(error):
@@ -192,7 +274,7 @@ def verify_images(folder, *, workers=None, cache=True):
             reasons[i] = entry[2]
         else:
             todo.append(i)
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    with decoder_messages_held(), concurrent.futures.ThreadPoolExecutor(workers) as pool:
         checked = list(pool.map(check_image, [paths[i] for i in todo]))
     for i, reason in zip(todo, checked):
         reasons[i] = reason

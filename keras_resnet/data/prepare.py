@@ -5,8 +5,11 @@ JPEG of 1 or 3 channels whose shorter side is at most ``shorter_side`` is
 stored as it is (lossless, and fast); anything else (a larger image, PNG with
 or without alpha, 16-bit PNG, CMYK JPEG, GIF, BMP) is decoded to 8-bit RGB,
 its shorter side brought down to ``shorter_side`` (never up), and stored as a
-JPEG of ``quality``. A file TensorFlow cannot decode is left out and reported
-by path with the decoder's reason.
+JPEG of ``quality``. A JPEG whose EXIF orientation turns it (any value but
+1) is stored upright, re-encoded, without the tag: shards hold images as
+they are shown. A file TensorFlow cannot decode, or whose header claims more
+than ``headers.MAX_PIXELS`` pixels (not decoded at all), is left out and
+reported by path with the reason.
 
 Each split's file list is shuffled with a fixed seed before it is cut into
 shards, so every shard mixes the classes: training reads a few shards at a
@@ -20,8 +23,10 @@ files and a digest of the files planned for it. A rerun with the same plan
 keeps every shard whose marker matches the file on disk (a ``stat``, no
 re-reading) and writes the others; a shard renamed but killed before its
 marker is simply written again. ``index.json`` comes last, atomically. A rerun
-with other settings, or after the source changed, is refused unless
-``overwrite=True``.
+over a finished folder reads every shard's records (their CRC32C checksums)
+and rewrites any that fail: the repair of a shard that training reported
+damaged (flipped bytes keep its size). A rerun with other settings, or after
+the source changed, is refused unless ``overwrite=True``.
 """
 
 import concurrent.futures
@@ -34,7 +39,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.data import atomic, folders, shards
+from keras_resnet.data import atomic, folders, headers, orientation, shards
 from keras_resnet.data.transforms import resize_shorter_side
 
 PLAN_FILE = "prepare.json"
@@ -185,13 +190,14 @@ def _open_destination(destination, plan, overwrite, say):
         )
     if existing == plan and shards.is_prepared(destination):
         try:
-            shards.read_index(destination)
+            index = shards.read_index(destination)
         except ValueError as e:
             say(f"prepare: {e}; rewriting what is damaged")
             os.remove(os.path.join(destination, shards.INDEX_FILE))
         else:
-            say(f"prepare: {destination} is already prepared")
-            return True
+            if not _remove_damaged(destination, index, say):
+                say(f"prepare: {destination} is already prepared (every shard's records checked)")
+                return True
     for folder in (destination, os.path.join(destination, DONE_FOLDER)):
         if os.path.isdir(folder):
             for name in os.listdir(folder):
@@ -200,6 +206,28 @@ def _open_destination(destination, plan, overwrite, say):
     if existing != plan:
         atomic.write_json(plan_path, plan, indent=1)
     return False
+
+
+def _remove_damaged(destination, index, say):
+    """Removes each shard whose records fail their checksums, and the index; True if any.
+
+    A shard of the right size may still hold flipped bytes, which only
+    reading it finds (``shards.damage``): what training reports as damaged,
+    a rerun rewrites. Without its done marker the shard is written again.
+    """
+    damaged = [
+        (shard.path, reason) for files in index.splits.values() for shard in files
+        if (reason := shards.damage(shard.path)) is not None
+    ]
+    for path, reason in damaged:
+        say(f"prepare: shard {path} is damaged ({reason}); rewriting it")
+        name = os.path.basename(path)
+        for stale in (os.path.join(destination, DONE_FOLDER, name + ".json"), path):
+            if os.path.exists(stale):
+                os.remove(stale)
+    if damaged:
+        os.remove(os.path.join(destination, shards.INDEX_FILE))
+    return bool(damaged)
 
 
 def _difference(existing, plan):
@@ -253,7 +281,10 @@ def _write_shards(destination, tasks, settings, num_classes, workers, say):
     total = len(tasks)
     if markers:
         say(f"prepare: resuming, {len(markers)} of {total} shards already written")
-    with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count() or 1)
+    # libjpeg's messages about the files left out stay off the terminal:
+    # each is reported once, by path, with the decoder's reason.
+    with folders.decoder_messages_held(), pool:
         futures = [
             pool.submit(_write_shard, destination, task, settings, num_classes) for task in todo
         ]
@@ -316,6 +347,9 @@ def _write_shard(destination, task, settings, num_classes):
 
 def _encode(path, shorter_side, quality):
     """``(bytes to store, None)`` for a readable image file, ``(None, reason)`` otherwise."""
+    too_large = headers.size_problem(path)
+    if too_large is not None:
+        return None, too_large
     try:
         with open(path, "rb") as f:
             contents = f.read()
@@ -325,9 +359,14 @@ def _encode(path, shorter_side, quality):
         image = tf.io.decode_image(contents, channels=3, expand_animations=False)
     except tf.errors.OpError as e:
         return None, folders._reason(e)
+    # Shards hold the image as shown: a JPEG with an EXIF orientation other
+    # than 1 is turned upright and re-encoded (without the tag), so any
+    # reader of the shards sees it upright.
+    turned = int(orientation.orientation_of(contents))
+    image = orientation.upright(image, turned)
     small = min(image.shape[:2]) <= shorter_side
     # CMYK JPEGs (4 channels) are converted: readers ask libjpeg for 1 or 3.
-    if small and bool(tf.io.is_jpeg(contents)) and _channels(contents) in (1, 3):
+    if small and turned == 1 and bool(tf.io.is_jpeg(contents)) and _channels(contents) in (1, 3):
         return contents, None
     if not small:
         resized = resize_shorter_side(tf.cast(image, tf.float32), shorter_side)

@@ -20,11 +20,14 @@ A prepared folder holds:
   of the shards already written, which lets an interrupted run resume.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
 
 import tensorflow as tf
+
+from keras_resnet.data import folders
 
 SHARD_FORMAT = "keras_resnet.shards/1"
 INDEX_FILE = "index.json"
@@ -33,6 +36,10 @@ _FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string),
     "image/class/label": tf.io.FixedLenFeature([], tf.int64),
 }
+
+
+class DamagedShard(ValueError):
+    """A shard whose records fail their checksums: one line naming it and the repair."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +162,51 @@ def _check_size(shard):
             f"shard {shard.path} has {size} bytes, expected {shard.bytes} "
             "(truncated or replaced?); rerun keras-resnet prepare"
         )
+
+
+def damage(path):
+    """None if every record of the shard at ``path`` passes its checksums, else the reason.
+
+    Reads the whole file (in TensorFlow's C++ reader, at disk speed):
+    flipped bytes keep a shard's size, which ``read_index`` checks, but not
+    its records' CRC32C.
+    """
+    try:
+        tf.data.TFRecordDataset(os.fsencode(os.fspath(path))).reduce(0, lambda n, _: n + 1)
+    except tf.errors.OpError as e:
+        return folders._reason(e)  # "corrupted record at 2119"
+    return None
+
+
+@contextlib.contextmanager
+def damaged_shards_named(files):
+    """Turns a ``DataLossError`` raised inside into a ``DamagedShard`` naming the shard.
+
+    TensorFlow's reader says only "corrupted record at 2119" (deep in a
+    traceback), not which file; the shards are then read one by one
+    (``damage``) to name the first damaged one. An error none of them
+    explains is raised as it was.
+
+    Args:
+        files: ``ShardFile`` objects or paths the code inside reads.
+
+    Raises:
+        DamagedShard: ``shard PATH is damaged (corrupted record at N); rerun
+            keras-resnet prepare to rewrite it``.
+    """
+    files = list(files)
+    try:
+        yield
+    except tf.errors.DataLossError:
+        for file in files:
+            path = file.path if isinstance(file, ShardFile) else os.fspath(file)
+            reason = damage(path)
+            if reason is not None:
+                raise DamagedShard(
+                    f"shard {path} is damaged ({reason}); rerun keras-resnet prepare "
+                    "to rewrite it"
+                ) from None
+        raise
 
 
 def worker_shards(files, worker_index, num_workers):

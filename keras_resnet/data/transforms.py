@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet import preprocessing
-from keras_resnet.data import crops, device
+from keras_resnet.data import crops, device, orientation
 
 # AlexNet's PCA of ImageNet RGB pixels, as the device-side layer uses them.
 _PCA_EIGVAL = np.array(device.PCA_EIGENVALUES, dtype=np.float32)
@@ -26,8 +26,13 @@ _PCA_EIGVEC = np.array(device.PCA_EIGENVECTORS, dtype=np.float32)
 
 
 def decode_image(path):
-    """Reads a JPEG or PNG file as float32 RGB in [0, 255] (a TF op)."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    """Reads a JPEG or PNG file as float32 RGB in [0, 255], shown upright (a TF op).
+
+    A JPEG's EXIF orientation is applied (``keras_resnet.data.orientation``).
+    """
+    contents = tf.io.read_file(path)
+    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    image = orientation.upright(image, orientation.orientation_of(contents))
     image.set_shape([None, None, 3])
     return tf.cast(image, tf.float32)
 
