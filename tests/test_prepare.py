@@ -465,3 +465,106 @@ def test_a_shard_with_flipped_bytes_is_named_in_one_line_and_a_rerun_repairs_it(
     assert shard.read_bytes() == original
     assert cli.main(prepare) == 0
     assert "is already prepared" in capsys.readouterr().out
+
+
+def _files(folder):
+    """``{relative path: bytes}`` of every file under ``folder``."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _prepare_process(argv, hash_seed):
+    # Each process its own string-hash seed, as two runs of the command have.
+    env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
+    return subprocess.Popen([sys.executable, "-m", "keras_resnet", *argv], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_killed_and_resumed_prepare_writes_the_same_bytes_as_one_run(tmp_path):
+    src = _write_small_source(tmp_path / "src", n=8)  # 24 images, 12 shards
+    argv = ["--images-per-shard", "2", "--workers", "2", "--shorter-side", "40"]
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    one_run = _prepare_process(["prepare", str(src), str(whole), *argv], hash_seed=1)
+    killed = _prepare_process(["prepare", str(src), str(resumed), *argv], hash_seed=2)
+    deadline = time.monotonic() + 120
+    while not list(resumed.glob(".done/*.tfrecord.json")):
+        assert killed.poll() is None, killed.stderr.read().decode()
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert one_run.wait() == 0, one_run.stderr.read().decode()
+    assert not (resumed / "index.json").exists()
+    rerun = _prepare_process(["prepare", str(src), str(resumed), *argv], hash_seed=3)
+    assert rerun.wait() == 0, rerun.stderr.read().decode()
+    for process in (one_run, killed, rerun):
+        process.stderr.close()
+    expected, got = _files(whole), _files(resumed)
+    assert sorted(got) == sorted(expected)
+    assert [name for name in expected if got[name] != expected[name]] == []
+
+
+def _assert_stopped_cleanly(dst, err):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert re.fullmatch(
+        rf"keras-resnet prepare: error: the disk holding {re.escape(str(dst))} is full; \d+ of "
+        r"\d+ shards are written and kept: free some space and run the same command again to "
+        r"resume", lines[0]), lines[0]
+    assert not [p for p in dst.rglob("*") if ".tmp-" in p.name]
+    shard_files = sorted(p.name for p in dst.glob("*.tfrecord"))
+    assert shard_files == sorted(p.name[: -len(".json")] for p in dst.glob(".done/*.json"))
+    assert not (dst / "index.json").exists()
+    return int(lines[0].split("; ")[1].split()[0])
+
+
+def test_a_full_disk_stops_in_one_line_and_a_rerun_resumes(tmp_path, capsys, monkeypatch):
+    src = _write_small_source(tmp_path / "src", n=4)  # 12 images, 6 shards
+    argv = ["--images-per-shard", "2", "--workers", "1", "--shorter-side", "40"]
+    assert cli.main(["prepare", str(src), str(tmp_path / "whole"), *argv]) == 0
+    writer, written = tf.io.TFRecordWriter, []
+
+    class FillingWriter(writer):
+        """Fails as TensorFlow does on a full disk, at the fifth record."""
+
+        def write(self, record):
+            if len(written) == 4:
+                raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+            written.append(record)
+            super().write(record)
+
+    monkeypatch.setattr(tf.io, "TFRecordWriter", FillingWriter)
+    dst = tmp_path / "dst"
+    capsys.readouterr()
+    assert cli.main(["prepare", str(src), str(dst), *argv]) == 1
+    assert _assert_stopped_cleanly(dst, capsys.readouterr().err) == 2
+    monkeypatch.setattr(tf.io, "TFRecordWriter", writer)
+    assert cli.main(["prepare", str(src), str(dst), *argv]) == 0
+    assert "prepare: resuming, 2 of 6 shards already written" in capsys.readouterr().out
+    assert _files(dst) == _files(tmp_path / "whole")
+
+
+def test_a_real_full_disk_stops_in_one_line_and_a_rerun_resumes(tmp_path, capsys):
+    src = _write_small_source(tmp_path / "src", n=6)  # 18 images, 9 shards
+    argv = ["--images-per-shard", "2", "--workers", "2", "--shorter-side", "40"]
+    assert cli.main(["prepare", str(src), str(tmp_path / "whole"), *argv]) == 0
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs is not permitted here")
+    try:
+        # Leave room for about three shards and their markers (a page each).
+        stat = os.statvfs(disk)
+        (disk / "filler").write_bytes(b"\0" * ((stat.f_bavail - 7) * stat.f_frsize))
+        dst = disk / "dst"
+        capsys.readouterr()
+        assert cli.main(["prepare", str(src), str(dst), *argv]) == 1
+        kept = _assert_stopped_cleanly(dst, capsys.readouterr().err)
+        assert kept < 9
+        (disk / "filler").unlink()
+        assert cli.main(["prepare", str(src), str(dst), *argv]) == 0
+        assert f"prepare: resuming, {kept} of 9 shards already written" in capsys.readouterr().out
+        assert _files(dst) == _files(tmp_path / "whole")
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

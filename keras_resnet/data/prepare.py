@@ -30,6 +30,8 @@ the source changed, is refused unless ``overwrite=True``.
 """
 
 import concurrent.futures
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -88,6 +90,8 @@ def prepare_shards(
         ValueError: One line: a bad setting, a source ``find_images``
             refuses, a destination prepared with another plan (without
             ``overwrite``), a class with no readable image.
+        DiskFull: The destination's disk filled up; the shards finished so
+            far are kept, and a rerun once there is space resumes.
     """
     _check_settings(shorter_side, images_per_shard, quality, workers)
     say = progress or (lambda line: None)
@@ -103,23 +107,43 @@ def prepare_shards(
         name: {"folder": folder_path, "files": len(folder), "digest": _digest(folder)}
         for name, (folder_path, folder) in splits.items()
     }}
-    if _open_destination(destination, plan, overwrite, say):
-        return shards.read_index(destination)
     class_names = splits["train"][1].class_names
     tasks = [
         task for name, (_, folder) in splits.items()
         for task in _shard_tasks(name, folder, images_per_shard)
     ]
-    markers = _write_shards(destination, tasks, settings, len(class_names), workers, say)
-    index = _index(class_names, settings, splits, tasks, markers)
-    _report_skipped(index, splits, say)
-    empty = [n for n, c in zip(class_names, index["splits"]["train"]["class_counts"]) if c == 0]
-    if empty:
-        raise ValueError(
-            f"Class folder {empty[0]!r} has no readable images. Received: data={source!r}"
-        )
-    atomic.write_json(os.path.join(destination, shards.INDEX_FILE), index, indent=1)
+    try:
+        if _open_destination(destination, plan, overwrite, say):
+            return shards.read_index(destination)
+        markers = _write_shards(destination, tasks, settings, len(class_names), workers, say)
+        index = _index(class_names, settings, splits, tasks, markers)
+        _report_skipped(index, splits, say)
+        empty = [n for n, c in zip(class_names, index["splits"]["train"]["class_counts"]) if not c]
+        if empty:
+            raise ValueError(
+                f"Class folder {empty[0]!r} has no readable images. Received: data={source!r}"
+            )
+        atomic.write_json(os.path.join(destination, shards.INDEX_FILE), index, indent=1)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        kept = sum(_done_marker(destination, task) is not None for task in tasks)
+        raise DiskFull(destination, kept, len(tasks)) from e
     return shards.read_index(destination)
+
+
+class DiskFull(OSError):
+    """The destination's disk (or quota) filled up: one line, with how to resume."""
+
+    def __init__(self, destination, kept, total):
+        super().__init__(errno.ENOSPC, os.strerror(errno.ENOSPC), destination)
+        self.line = (
+            f"the disk holding {destination} is full; {kept} of {total} shards are written "
+            "and kept: free some space and run the same command again to resume"
+        )
+
+    def __str__(self):
+        return self.line
 
 
 def _check_settings(shorter_side, images_per_shard, quality, workers):
@@ -322,7 +346,7 @@ def _write_shard(destination, task, settings, num_classes):
     tmp = f"{final}.tmp-{os.getpid()}"
     records, class_counts, skipped = 0, [0] * num_classes, []
     try:
-        with tf.io.TFRecordWriter(tmp) as writer:
+        with _disk_errors(tmp), tf.io.TFRecordWriter(tmp) as writer:
             for path, relative, label in entries:
                 encoded, reason = _encode(path, settings["shorter_side"], settings["quality"])
                 if reason is not None:
@@ -341,8 +365,23 @@ def _write_shard(destination, task, settings, num_classes):
         "file": name, "records": records, "bytes": os.stat(final).st_size,
         "plan": _task_digest(task), "class_counts": class_counts, "skipped": skipped,
     }
-    atomic.write_json(os.path.join(destination, DONE_FOLDER, name + ".json"), marker, indent=1)
+    try:
+        atomic.write_json(os.path.join(destination, DONE_FOLDER, name + ".json"), marker, indent=1)
+    except OSError:
+        # A rerun rewrites a shard without its marker anyway; removing it
+        # leaves under a final name only shards that have their marker.
+        os.remove(final)
+        raise
     return marker
+
+
+@contextlib.contextmanager
+def _disk_errors(path):
+    """TensorFlow's full-disk error as the ``OSError`` Python gives (its errno lost: ENOSPC)."""
+    try:
+        yield
+    except tf.errors.ResourceExhaustedError as e:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({e.message})", path) from e
 
 
 def _encode(path, shorter_side, quality):
@@ -386,7 +425,11 @@ def _example(encoded, label, relative):
             bytes_list=tf.train.BytesList(value=[os.fsencode(relative)])
         ),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    # A protobuf map is written in an order that varies between processes
+    # (string hashing is seeded per process): ``deterministic`` sorts it, so
+    # the same images give the same shard bytes in every run, resumed or not.
+    return example.SerializeToString(deterministic=True)
 
 
 def _index(class_names, settings, splits, tasks, markers):

@@ -52,6 +52,7 @@ def run(args):
         quiet.import_backend_quietly()
 
     from keras_resnet import data
+    from keras_resnet.data.prepare import DiskFull
 
     try:
         index = data.prepare_shards(
@@ -62,6 +63,13 @@ def run(args):
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
+    except DiskFull as e:
+        # Nothing is lost (each shard is renamed into place whole, then
+        # marked done): the line says how to carry on.
+        if args.debug:
+            raise
+        print(f"keras-resnet prepare: error: {e}", file=sys.stderr)
+        return 1
     except OSError as e:
         # A full disk, a folder the user may not write: theirs to fix, not a bug.
         if args.debug:
