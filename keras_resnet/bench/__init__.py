@@ -22,6 +22,10 @@ backend of the environment (``KERAS_BACKEND``), with the same inputs and batch:
 - ``fit`` of ResNet-50 at 224 px (uint8 in, augmentation on the device)
   reading the JPEGs against reading a uint8 batch already in memory, and the
   share of the step spent waiting for data;
+- the exported model (``keras_resnet.bench.export``): ResNet-50 at 224 px,
+  batch 1 and 32, Keras ``predict``, the fast path in float32 and bfloat16,
+  ONNX Runtime, OpenVINO and LiteRT in float32 and int8, and int8's ratios
+  to its runtime's float32 and to the bfloat16 fast path;
 - the CPU's model, core count and SIMD features; peak memory (``ru_maxrss``)
   of each process; the machine's matrix product speed in float32 and
   bfloat16 for scale.
@@ -37,6 +41,8 @@ Usage (``python -m keras_resnet.bench`` and ``python benchmarks/bench.py`` are t
     keras-resnet bench --quick     # small sizes, a smoke test (about 3 + 2 minutes)
     keras-resnet bench --json results.json --only inference
     keras-resnet bench --only pipeline  # the input pipeline and fit from files
+    keras-resnet bench --only export    # exported ResNet-50 in ONNX Runtime, OpenVINO,
+                                        # LiteRT, float32 and int8 (keras_resnet.bench.export)
 """
 
 import argparse
@@ -82,6 +88,13 @@ def add_arguments(parser):
         nargs="+",
         choices=GROUPS,
         help="measure only these groups (default: all)",
+    )
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        choices=[name for name in CONFIGS if name != "machine"],
+        metavar="NAME",
+        help="measure only these configurations of the chosen groups (names as in the JSON)",
     )
     parser.add_argument(
         "--rounds",
@@ -134,7 +147,10 @@ def run(args, parser):
     sizes = QUICK if args.quick else FULL
     groups = set(args.only or GROUPS) | {"machine"}
     started = time.time()
-    names = [name for name, config in CONFIGS.items() if config[0] in groups]
+    names = [
+        name for name, config in CONFIGS.items()
+        if config[0] in groups and (not args.configs or name in args.configs or name == "machine")
+    ]
     rounds = {name: [] for name in names}
     for r in range(args.rounds):
         # Alternate the order (A B C, C B A, ...) so that a drift in the machine's

@@ -3,6 +3,7 @@
 import statistics
 import sys
 
+from keras_resnet.bench.export import print_export, summarize_export
 from keras_resnet.bench.pipeline import BYTES_PIPELINES, PIPELINES
 from keras_resnet.bench.workers import CONFIGS
 
@@ -71,6 +72,7 @@ def summarize(results):
                 get(ours, "per_cpu_second"), get(baseline, "per_cpu_second")
             )
     ratios.update(summarize_pipeline(results))
+    ratios.update(summarize_export(results))
     return ratios
 
 
@@ -115,7 +117,7 @@ def print_table(results, ratios, sizes, file=sys.stdout):
         )
     rows = [
         name for name, (group, *_) in CONFIGS.items()
-        if name in results and group not in ("machine", "pipeline")
+        if name in results and group not in ("machine", "pipeline", "export")
     ]
     if rows:
         line()
@@ -123,6 +125,9 @@ def print_table(results, ratios, sizes, file=sys.stdout):
     if any(CONFIGS.get(name, ("",))[0] == "pipeline" for name in results):
         line()
         print_pipeline(results, ratios, sizes, line)
+    if any(CONFIGS.get(name, ("",))[0] == "export" for name in results):
+        line()
+        print_export(results, ratios, line)
 
 
 def _print_models(results, ratios, sizes, machine, rows, line):

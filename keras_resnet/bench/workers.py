@@ -10,7 +10,7 @@ import platform
 import statistics
 import time
 
-from keras_resnet.bench import pipeline
+from keras_resnet.bench import export, pipeline
 
 # Sizes of the full run and of --quick.
 FULL = dict(
@@ -30,7 +30,10 @@ QUICK = dict(
     fit_steps=3,
 )
 
-GROUPS = ("machine", "build", "inference", "training", "pipeline")
+FULL.update(export.SIZES)
+QUICK.update(export.QUICK_SIZES)
+
+GROUPS = ("machine", "build", "inference", "training", "pipeline", "export")
 
 
 def _median_rate(items, seconds, cpu_seconds=None):
@@ -229,6 +232,7 @@ CONFIGS["fit_files"] = (
 CONFIGS["fit_synthetic"] = (
     "pipeline", "fit on synthetic uint8 in memory", pipeline.worker_fit, ("synthetic",)
 )
+CONFIGS.update(export.configs(export.worker_export))
 
 
 def run_worker(name, quick):
