@@ -151,6 +151,23 @@ def test_cpu_bfloat16_flags(tmp_path, flags, expected):
     assert hardware.cpu_has_bfloat16(str(tmp_path / "missing")) is False
 
 
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("fpu avx2 fma f16c", False),
+        ("fpu avx2 avx512f avx512_vnni", True),
+        ("fpu avx2 avx_vnni", True),
+        ("fpu avx2 amx_tile amx_bf16 amx_int8", True),
+    ],
+)
+def test_cpu_vnni_flags(tmp_path, flags, expected):
+    # int8 export keeps 7-bit weights where the CPU lacks int8 dot products.
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert hardware.cpu_has_vnni(str(cpuinfo)) is expected
+    assert hardware.cpu_has_vnni(str(tmp_path / "missing")) is False
+
+
 def test_auto_precision_follows_the_hardware(monkeypatch):
     monkeypatch.setattr(hardware, "gpu_compute_capability", lambda: None)
     monkeypatch.setattr(hardware, "cpu_has_bfloat16", lambda: False)

@@ -13,6 +13,18 @@ import keras
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 
+def cpu_flags(cpuinfo_path="/proc/cpuinfo"):
+    """The CPU's feature flags (Linux ``/proc/cpuinfo``), or an empty set where unknown."""
+    try:
+        with open(cpuinfo_path) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def cpu_has_bfloat16(cpuinfo_path="/proc/cpuinfo"):
     """Whether the CPU has native bfloat16 arithmetic (``avx512_bf16`` or AMX).
 
@@ -23,15 +35,12 @@ def cpu_has_bfloat16(cpuinfo_path="/proc/cpuinfo"):
         True if a ``flags`` line lists ``avx512_bf16`` or ``amx_bf16``;
         False otherwise, including where the file does not exist.
     """
-    try:
-        with open(cpuinfo_path) as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
-    except OSError:
-        pass
-    return False
+    return bool(cpu_flags(cpuinfo_path) & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_has_vnni(cpuinfo_path="/proc/cpuinfo"):
+    """Whether the CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX)."""
+    return bool(cpu_flags(cpuinfo_path) & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def gpu_compute_capability():
