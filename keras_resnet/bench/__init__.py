@@ -51,9 +51,9 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 
+from keras_resnet._files import unwritable
 from keras_resnet.bench.report import merge_rounds, print_table, summarize
 from keras_resnet.bench.workers import CONFIGS, FULL, GROUPS, QUICK, run_worker
 
@@ -112,22 +112,6 @@ def main(argv=None, *, prog=None):
     return run(parser.parse_args(argv), parser)
 
 
-def _unwritable(path):
-    """Why a file cannot be written at ``path`` (one phrase), or None if it can."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        return "is a folder"
-    if not os.path.isdir(folder):
-        return f"its folder {folder} does not exist"
-    try:
-        # A real write: permission bits say nothing to root, or on a read-only mount.
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        return f"cannot write in {folder} ({e.strerror})"
-    return None
-
-
 def run(args, parser):
     """Runs the harness as ``args`` (from ``add_arguments``) say."""
     if args.worker:
@@ -138,8 +122,8 @@ def run(args, parser):
     problem = None
     if args.rounds < 1:
         problem = f"--rounds must be at least 1. Received: {args.rounds}"
-    elif args.json and _unwritable(args.json):
-        problem = f"--json {args.json}: {_unwritable(args.json)}"
+    elif args.json and unwritable(args.json):
+        problem = f"--json {args.json}: {unwritable(args.json)}"
     if problem:
         print(f"{parser.prog}: error: {problem}", file=sys.stderr)
         return 2

@@ -79,6 +79,7 @@ def register(subparsers):
 
 
 def _check_args(args):
+    from keras_resnet._files import unwritable
     from keras_resnet.cli.errors import UsageError
 
     for name in ("epochs", "batch_size", "image_size", "virtual_devices"):
@@ -93,37 +94,11 @@ def _check_args(args):
     if args.val_data is not None and not os.path.isdir(args.val_data):
         raise UsageError(f"validation folder not found: {args.val_data}")
     if args.run_dir is not None:
-        problem = _unwritable_folder(args.run_dir)
+        problem = unwritable(args.run_dir, folder=True)
         if problem:
             raise UsageError(f"--run-dir {args.run_dir}: {problem}")
     if args.virtual_devices and args.strategy != "mirrored":
         raise UsageError("--virtual-devices needs --strategy mirrored")
-
-
-def _unwritable_folder(path):
-    """Why a run directory cannot be made or written at ``path``, or None.
-
-    Nothing is created: the test writes a temporary file in the deepest folder
-    that exists already (the run directory itself, or the parent it will be
-    made in).
-    """
-    import tempfile
-
-    path = os.path.abspath(path)
-    if os.path.exists(path) and not os.path.isdir(path):
-        return "is a file, not a folder"
-    existing = path
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        return f"{existing} is a file, not a folder"
-    try:
-        # A real write: permission bits say nothing to root or on a read-only mount.
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as e:
-        return f"cannot write in {existing} ({e.strerror})"
-    return None
 
 
 def run(args, callbacks=()):
