@@ -125,7 +125,9 @@ def _make_entries():
     entries = []
     for key, arch in resnet.ARCHITECTURES.items():
         builder = functools.partial(resnet.from_table, key)
-        entries.append(ModelEntry(key, "imagenet", builder, arch.depth, 224, arch.preprocessing))
+        entries.append(
+            ModelEntry(key, "imagenet", builder, arch.depth, arch.default_size, arch.preprocessing)
+        )
     for key in resnet.plain_names():
         arch = resnet.ARCHITECTURES[key.replace("plain", "resnet", 1)]
         entries.append(

@@ -20,6 +20,7 @@ import pathlib
 import subprocess
 import sys
 
+import catalogue_rows
 import keras
 import numpy as np
 import pytest
@@ -72,7 +73,22 @@ TOLERANCE = 1e-4
 @pytest.mark.parametrize("name", NAMES)
 def test_the_library_model_and_ours_agree(references, name):
     folder, refs = references
-    ref = refs[name]
+    _agree(name, folder, refs[name])
+
+
+# timm's networks with channel attention (SE-ResNet, SE-ResNeXt, ECA-ResNet,
+# ResNet-RS): every row of the depth table whose blocks carry it, each in a
+# folder of its own that is deleted when its test passes (their files
+# together would be about 13 GB).
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name", catalogue_rows.imagenet_rows(lambda arch: arch.attention is not None)
+)
+def test_timms_attention_networks_and_ours_agree(name, tmp_path):
+    _agree(name, tmp_path, _references(tmp_path, [name])[name])
+
+
+def _agree(name, folder, ref):
     # One build per name (building dominates the time): both files load into
     # it in turn; the pooled features and feature maps are its inner layers.
     model = catalog.build(name, weights=None, input_shape=(SIZE, SIZE, 3),

@@ -56,7 +56,35 @@ TIMM_WEIGHTS = {
     "resnet101d.ra2_in1k": "resnet101d",
     "resnet152d.ra2_in1k": "resnet152d",
     "resnext50_32x4d.a1h_in1k": "resnext50_32x4d",
+    # Channel attention: each network's best checkpoint in timm's table.
+    "seresnet50.ra2_in1k": "seresnet50",
+    "seresnet152d.ra2_in1k": "seresnet152d",
+    "seresnext26d_32x4d.bt_in1k": "seresnext26d_32x4d",
+    "seresnext26t_32x4d.bt_in1k": "seresnext26t_32x4d",
+    "seresnext50_32x4d.racm_in1k": "seresnext50_32x4d",
+    "seresnext101_32x4d.gluon_in1k": "seresnext101_32x4d",
+    "seresnext101_32x8d.ah_in1k": "seresnext101_32x8d",
+    "seresnext101d_32x8d.ah_in1k": "seresnext101d_32x8d",
+    "seresnext101_64x4d.gluon_in1k": "seresnext101_64x4d",
+    "ecaresnetlight.miil_in1k": "ecaresnetlight",
+    "ecaresnet26t.ra2_in1k": "ecaresnet26t",
+    "ecaresnet50d.miil_in1k": "ecaresnet50d",
+    "ecaresnet50t.ra2_in1k": "ecaresnet50t",
+    "ecaresnet101d.miil_in1k": "ecaresnet101d",
+    "ecaresnet269d.ra2_in1k": "ecaresnet269d",
+    "resnetrs50.tf_in1k": "resnetrs50",
+    "resnetrs101.tf_in1k": "resnetrs101",
+    "resnetrs152.tf_in1k": "resnetrs152",
+    "resnetrs200.tf_in1k": "resnetrs200",
+    "resnetrs270.tf_in1k": "resnetrs270",
+    "resnetrs350.tf_in1k": "resnetrs350",
+    "resnetrs420.tf_in1k": "resnetrs420",
 }
+
+#: Checkpoints whose accuracy is recorded at timm's test size (its
+#: ``test_input_size``), not at 224 px: ResNet-RS is evaluated larger than it
+#: is trained (Bello et al. 2021, Table 7), and the catalogue builds it there.
+AT_TEST_SIZE = {name for name in TIMM_WEIGHTS if name.startswith("resnetrs")}
 
 # torch hub's rule: the digits after the last "-" of the file name.
 _HASH_PREFIX = re.compile(r"-([a-f0-9]+)\.")
@@ -136,9 +164,13 @@ def timm_records(results_csv):
     for name, model in TIMM_WEIGHTS.items():
         cfg = timm.models.get_pretrained_cfg(name).to_dict()
         # Published accuracy at 224 px where timm measured it there, else at
-        # the configuration's size, with the crop it was measured with.
+        # the configuration's size (its test size for AT_TEST_SIZE), with the
+        # crop it was measured with.
         sizes = {int(r["img_size"]): r for r in rows if r["model"] == name}
-        row = sizes.get(224) or sizes[cfg["input_size"][-1]]
+        if name in AT_TEST_SIZE:
+            row = sizes[cfg["test_input_size"][-1]]
+        else:
+            row = sizes.get(224) or sizes[cfg["input_size"][-1]]
         crop, crop_pct = int(row["img_size"]), float(row["crop_pct"])
         file_name = cfg["url"].rsplit("/", 1)[-1]
         mean, std = list(cfg["mean"]), list(cfg["std"])

@@ -7,7 +7,7 @@ beside keras.applications' ``block1/2/3``.
 
 from keras import layers
 
-from keras_resnet.architectures import residual
+from keras_resnet.architectures import attention, residual
 from keras_resnet.architectures.residual import DEFAULT_OPTIONS
 
 
@@ -84,6 +84,7 @@ def basic_block(
         filters, kernel_size, dilation_rate=dilation, use_bias=False, name=name + "_2_conv"
     )(x)
     x = residual.batch_norm(name + "_2_bn", options.zero_init_gamma, options.bn_epsilon)(x)
+    x = attention.apply(x, options, name)
 
     x = residual.merge(shortcut, x, name, survival_prob, name + "_add")
     return layers.Activation("relu", name=name + "_out")(x)

@@ -25,7 +25,7 @@ pooling ones build torchvision's and timm's layouts (``table``).
 
 from keras import layers
 
-from keras_resnet.architectures import residual
+from keras_resnet.architectures import attention, residual
 from keras_resnet.architectures.basic import basic_block, basic_stack  # noqa: F401
 
 # Re-exported: the options and constants users pass to these blocks.
@@ -106,6 +106,7 @@ def block1(
 
     x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
     x = residual.batch_norm(name + "_3_bn", options.zero_init_gamma, options.bn_epsilon)(x)
+    x = attention.apply(x, options, name)
 
     x = residual.merge(shortcut, x, name, survival_prob, name + "_add")
     return layers.Activation("relu", name=name + "_out")(x)
@@ -203,14 +204,20 @@ def block2(
         Output tensor of the block.
 
     Raises:
-        ValueError: For ``options.zero_init_gamma``: the branch ends in a
-            convolution, not a BN.
+        ValueError: For ``options.zero_init_gamma`` or ``options.attention``:
+            the branch ends in a convolution, not a BN.
     """
     if options.zero_init_gamma:
         raise ValueError(
             "Pre-activation blocks end their residual branch with a "
             "convolution, not a BN: there is no last gamma to zero. "
             "Received: zero_init_gamma=True"
+        )
+    if options.attention is not None:
+        raise ValueError(
+            "Pre-activation blocks end their residual branch with a "
+            "convolution, not a BN: channel attention has no place there. "
+            f"Received: attention={options.attention!r}"
         )
     preact = residual.batch_norm(name + "_preact_bn", epsilon=options.bn_epsilon)(x)
     preact = layers.Activation("relu", name=name + "_preact_relu")(preact)
@@ -387,6 +394,7 @@ def block3(
 
     x = layers.Conv2D(out_channels, 1, use_bias=False, name=name + "_3_conv")(x)
     x = residual.batch_norm(name + "_3_bn", options.zero_init_gamma, options.bn_epsilon)(x)
+    x = attention.apply(x, options, name)
 
     x = residual.merge(shortcut, x, name, survival_prob, name + "_add")
     return layers.Activation("relu", name=name + "_out")(x)

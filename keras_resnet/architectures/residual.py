@@ -12,6 +12,7 @@ import dataclasses
 import keras
 from keras import layers
 
+from keras_resnet.architectures import attention as attention_lib
 from keras_resnet.architectures.layers import StochasticDepth
 from keras_resnet.architectures.layers import ZeroPadShortcut
 
@@ -56,12 +57,20 @@ class BlockOptions:
             "ResNet-D" of He et al. 2018, "Bag of Tricks"; timm's
             ``avg_down``), instead of striding the 1x1 convolution and
             discarding three pixels in four.
+        attention: Channel attention on each residual branch, after its
+            last BN (``attention.KINDS``): None, ``"se"``
+            (squeeze-and-excitation) or ``"eca"`` (efficient channel
+            attention). Pre-activation blocks have no BN there and refuse it.
+        attention_ratio: Squeeze-and-excitation's hidden width over its
+            channels (1/16 in SE-ResNet, 1/4 in ResNet-RS).
     """
 
     shortcut: str = "B"
     zero_init_gamma: bool = False
     bn_epsilon: float = BN_EPSILON
     avg_down: bool = False
+    attention: str = None
+    attention_ratio: float = attention_lib.SE_RATIO
 
     def __post_init__(self):
         if self.shortcut not in SHORTCUTS:
@@ -85,6 +94,17 @@ class BlockOptions:
         if not isinstance(self.avg_down, bool):
             raise ValueError(
                 f"`avg_down` should be True or False. Received: avg_down={self.avg_down!r}"
+            )
+        if self.attention not in attention_lib.KINDS:
+            raise ValueError(
+                "`attention` should be None, 'se' or 'eca'. "
+                f"Received: attention={self.attention!r}"
+            )
+        ratio = self.attention_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
+            raise ValueError(
+                "`attention_ratio` should be a number in (0, 1]. "
+                f"Received: attention_ratio={ratio!r}"
             )
 
 

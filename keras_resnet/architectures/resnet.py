@@ -23,7 +23,7 @@ from keras import layers
 
 from keras_resnet import _deprecated
 from keras_resnet import weights as weights_lib
-from keras_resnet.architectures import blocks, common, residual
+from keras_resnet.architectures import blocks, common, residual, stems
 from keras_resnet.architectures.table import ARCHITECTURES, Architecture  # noqa: F401
 
 #: The output strides a network can be built with: the stem's 4 times
@@ -138,6 +138,8 @@ def ResNet(
     weights_name=None,
     *,
     stem_fn=None,
+    pool_fn=None,
+    default_size=224,
 ):
     """Instantiates a ResNet, ResNetV2 or ResNeXt from a stage builder.
 
@@ -168,6 +170,9 @@ def ResNet(
         stem_fn: Function from the input to the stem's output before the
             max pool (``stems.deep_stem`` ...); None for Keras's 7x7 stem,
             shaped by ``preact`` and ``use_bias``.
+        pool_fn: Function from the stem's output to its downsampled output
+            (``stems.conv_pool``, ResNet-RS's); None for Keras's 3x3/2 max pool.
+        default_size: The image side of the default input with the classifier.
 
     Returns:
         A ``keras.Model``.
@@ -190,6 +195,7 @@ def ResNet(
         include_top=include_top,
         pretrained=source.pretrained,
         pretrained_top=source.pretrained_top,
+        default_size=default_size,
     )
     img_input = common.model_input(input_tensor, input_shape)
 
@@ -204,8 +210,11 @@ def ResNet(
             axis=axis, epsilon=residual.BN_EPSILON, name="conv1_bn"
         )(x)
         x = layers.Activation("relu", name="conv1_relu")(x)
-    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    if pool_fn is not None:
+        x = pool_fn(x)
+    else:
+        x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
+        x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
     x = stack_fn(x)
     x = common.head(
@@ -274,6 +283,8 @@ def from_table(
         zero_init_gamma=zero_init_gamma,
         bn_epsilon=arch.bn_epsilon,
         avg_down=arch.avg_down,
+        attention=arch.attention,
+        attention_ratio=arch.attention_ratio,
     )
     if shortcut != "B" and weights is not None and not weights_lib.is_path(weights):
         raise ValueError(
@@ -300,6 +311,11 @@ def from_table(
         classes=classes,
         classifier_activation=classifier_activation,
         stem_fn=arch.stem and functools.partial(arch.stem, epsilon=arch.bn_epsilon),
+        pool_fn=(
+            functools.partial(stems.conv_pool, epsilon=arch.bn_epsilon)
+            if arch.stem_pool == "conv" else None
+        ),
+        default_size=arch.default_size,
     )
 
 
@@ -349,10 +365,11 @@ def _builder(key, public_name):
         origin = f"""The same call as ``keras.applications.{public_name}`` where Keras has one;
     layer names and order match Keras's, so its weight files load unchanged."""
     else:
-        origin = f"""torchvision's or timm's ``{key}`` layout (He et al. 2018, "Bag of
-    Tricks"; Xie et al. 2017; Zagoruyko and Komodakis 2016), built as PyTorch
-    builds it: converted PyTorch weights give the same outputs. No weights are
-    registered for it yet: pass ``weights=None`` or a weight file."""
+        origin = f"""torchvision's or timm's ``{key}`` layout (the papers are listed in
+    ``keras_resnet.architectures.table``), built as PyTorch builds it: its
+    PyTorch checkpoints load and give the same outputs. ``weights="imagenet"``
+    takes the registered checkpoint with the best published top-1; ``keras-resnet
+    weights list`` shows the others, which ``weights`` takes by tag."""
     builder.__name__ = builder.__qualname__ = public_name
     builder.__doc__ = f"""Instantiates {public_name} ({arch.depth} layers, stages {arch.stage_sizes}).
 

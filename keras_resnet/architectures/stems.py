@@ -10,7 +10,8 @@ the bottom and right only, one pixel off PyTorch's ``padding=k // 2``).
 
 Layer names: ``conv1_conv``, ``conv1_bn`` for the 7x7 stem (as Keras's);
 ``conv1_1_conv`` ... ``conv1_3_bn`` for the deep stem, whose last BN is
-timm's ``bn1``.
+timm's ``bn1``; ``pool1_conv``, ``pool1_bn`` for ResNet-RS's convolution in
+place of the max pool (``conv_pool``).
 
 Reference:
     He, Zhang, Zhang, Xie, Li, Li. Bag of Tricks for Image Classification
@@ -24,6 +25,10 @@ from keras_resnet.architectures import residual
 #: Output channels of the deep stem's three convolutions (timm's
 #: ``stem_width=32``, ``stem_type="deep"``).
 DEEP_STEM_WIDTHS = (32, 32, 64)
+
+#: The same for timm's tiered deep stem (``stem_type="deep_tiered"``: the
+#: "T" networks, ``ecaresnet50t`` ...).
+TIERED_STEM_WIDTHS = (24, 32, 64)
 
 
 def conv_bn_relu(x, filters, kernel_size, stride, name, *, epsilon):
@@ -67,3 +72,17 @@ def deep_stem(x, *, epsilon=residual.TORCH_BN_EPSILON, widths=DEEP_STEM_WIDTHS):
     for i, filters in enumerate(widths):
         x = conv_bn_relu(x, filters, 3, 2 if i == 0 else 1, f"conv1_{i + 1}", epsilon=epsilon)
     return x
+
+
+def tiered_stem(x, *, epsilon=residual.TORCH_BN_EPSILON):
+    """timm's tiered deep stem: ``deep_stem`` with 24, 32 and 64 channels."""
+    return deep_stem(x, epsilon=epsilon, widths=TIERED_STEM_WIDTHS)
+
+
+def conv_pool(x, *, epsilon=residual.TORCH_BN_EPSILON):
+    """ResNet-RS's stem downsampling: a bias-free 3x3/2 convolution, BN, ReLU.
+
+    It takes the place of the 3x3/2 max pool (timm's ``replace_stem_pool``,
+    still named ``maxpool`` there); here ``pool1_conv``, ``pool1_bn``.
+    """
+    return conv_bn_relu(x, residual.channels(x), 3, 2, "pool1", epsilon=epsilon)

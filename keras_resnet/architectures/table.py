@@ -12,7 +12,11 @@ ResNet-B (``resnet50b``: the stride on the 3x3 convolution, torchvision's
 ``resnet50``), ResNet-C (``resnet50c``: a deep stem of three 3x3
 convolutions), ResNet-D (``resnet18d`` ... ``resnet152d``: C plus an average
 pool before each downsampling projection), torchvision's wide
-(``wide_resnet50_2``) and ResNeXt (``resnext50_32x4d`` ...) networks.
+(``wide_resnet50_2``) and ResNeXt (``resnext50_32x4d`` ...) networks, and
+timm's networks with channel attention: SE-ResNet and SE-ResNeXt
+(``seresnet50``, ``seresnext50_32x4d`` ...), ECA-ResNet (``ecaresnet50d``
+...) and ResNet-RS (``resnetrs50`` ... ``resnetrs420``), each a row plus
+its block's attention (``attention``), and for ResNet-RS its stem.
 
 References:
     He, Zhang, Ren, Sun. Deep Residual Learning for Image Recognition. 2015.
@@ -21,11 +25,17 @@ References:
     Zagoruyko, Komodakis. Wide Residual Networks. 2016.
     He, Zhang, Zhang, Xie, Li, Li. Bag of Tricks for Image Classification
     with Convolutional Neural Networks. 2018 (ResNet-B, -C, -D).
+    Hu, Shen, Sun. Squeeze-and-Excitation Networks. 2018.
+    Wang et al. ECA-Net: Efficient Channel Attention for Deep Convolutional
+    Neural Networks. 2020.
+    Bello et al. Revisiting ResNets: Improved Training and Scaling
+    Strategies. 2021 (ResNet-RS).
 """
 
 import dataclasses
 import functools
 
+from keras_resnet.architectures import attention as attention_lib
 from keras_resnet.architectures import blocks, residual, stems
 
 
@@ -55,6 +65,15 @@ class Architecture:
         bn_epsilon: BatchNorm's epsilon throughout the network.
         avg_down: Average-pool downsampling in the projection shortcuts
             (ResNet-D; ``BlockOptions.avg_down``).
+        attention: Channel attention in every block: None, ``"se"`` or
+            ``"eca"`` (``BlockOptions.attention``).
+        attention_ratio: Squeeze-and-excitation's hidden width over its
+            channels (``BlockOptions.attention_ratio``).
+        stem_pool: The stem's downsampling after its convolutions:
+            ``"max"`` (a 3x3/2 max pool) or ``"conv"`` (a 3x3/2 convolution,
+            BN and ReLU; ResNet-RS, timm's ``replace_stem_pool``).
+        default_size: The image side the published weights are evaluated
+            at, and the default input with the classifier.
     """
 
     stack: callable
@@ -69,6 +88,10 @@ class Architecture:
     out_widths: tuple = None
     bn_epsilon: float = residual.BN_EPSILON
     avg_down: bool = False
+    attention: str = None
+    attention_ratio: float = attention_lib.SE_RATIO
+    stem_pool: str = "max"
+    default_size: int = 224
 
     @property
     def depth(self):
@@ -116,6 +139,11 @@ _b = functools.partial(
 _c = functools.partial(_b, stem=stems.deep_stem)
 _d = functools.partial(_c, avg_down=True)
 _basic_d = functools.partial(_torch, blocks.basic_stack, stem=stems.deep_stem, avg_down=True)
+# timm's "T" layouts: D with a tiered deep stem (24, 32 and 64 channels).
+_t = functools.partial(_d, stem=stems.tiered_stem)
+# ResNet-RS (Bello et al. 2021): D, squeeze-and-excitation at ratio 1/4, and
+# a strided 3x3 convolution instead of the stem's max pool.
+_rs = functools.partial(_d, attention="se", attention_ratio=1 / 4, stem_pool="conv")
 
 #: The ImageNet family, by model name (Keras's, then torchvision's and timm's).
 ARCHITECTURES = {
@@ -144,4 +172,31 @@ ARCHITECTURES = {
     "resnext50_32x4d": _b((3, 4, 6, 3), widths=_widths(32 * 4), groups=32),
     "resnext101_32x8d": _b((3, 4, 23, 3), widths=_widths(32 * 8), groups=32),
     "resnext101_64x4d": _b((3, 4, 23, 3), widths=_widths(64 * 4), groups=64),
+    # Squeeze-and-excitation (timm's SE-ResNet and SE-ResNeXt).
+    "seresnet50": _b((3, 4, 6, 3), attention="se"),
+    "seresnet101": _b((3, 4, 23, 3), attention="se"),
+    "seresnet152": _b((3, 8, 36, 3), attention="se"),
+    "seresnet152d": _d((3, 8, 36, 3), attention="se", default_size=256),
+    "seresnext26d_32x4d": _d((2, 2, 2, 2), widths=_widths(32 * 4), groups=32, attention="se"),
+    "seresnext26t_32x4d": _t((2, 2, 2, 2), widths=_widths(32 * 4), groups=32, attention="se"),
+    "seresnext50_32x4d": _b((3, 4, 6, 3), widths=_widths(32 * 4), groups=32, attention="se"),
+    "seresnext101_32x4d": _b((3, 4, 23, 3), widths=_widths(32 * 4), groups=32, attention="se"),
+    "seresnext101_32x8d": _b((3, 4, 23, 3), widths=_widths(32 * 8), groups=32, attention="se"),
+    "seresnext101d_32x8d": _d((3, 4, 23, 3), widths=_widths(32 * 8), groups=32, attention="se"),
+    "seresnext101_64x4d": _b((3, 4, 23, 3), widths=_widths(64 * 4), groups=64, attention="se"),
+    # Efficient channel attention (timm's ECA-ResNet).
+    "ecaresnetlight": _b((1, 1, 11, 3), avg_down=True, attention="eca"),
+    "ecaresnet26t": _t((2, 2, 2, 2), attention="eca", default_size=256),
+    "ecaresnet50d": _d((3, 4, 6, 3), attention="eca"),
+    "ecaresnet50t": _t((3, 4, 6, 3), attention="eca", default_size=256),
+    "ecaresnet101d": _d((3, 4, 23, 3), attention="eca"),
+    "ecaresnet269d": _d((3, 30, 48, 8), attention="eca", default_size=320),
+    # ResNet-RS at the image sides timm evaluates its weights at.
+    "resnetrs50": _rs((3, 4, 6, 3), default_size=224),
+    "resnetrs101": _rs((3, 4, 23, 3), default_size=288),
+    "resnetrs152": _rs((3, 8, 36, 3), default_size=320),
+    "resnetrs200": _rs((3, 24, 36, 3), default_size=320),
+    "resnetrs270": _rs((4, 29, 53, 4), default_size=352),
+    "resnetrs350": _rs((4, 36, 72, 4), default_size=384),
+    "resnetrs420": _rs((4, 44, 87, 4), default_size=416),
 }

@@ -166,12 +166,17 @@ def residual_unit(
 
     Raises:
         ValueError: For ``options.zero_init_gamma`` with a unit whose branch
-            does not end in a BN.
+            does not end in a BN, or for ``options.attention``.
     """
     if options.zero_init_gamma and not unit.last_bn:
         raise ValueError(
             f"The {unit.name!r} unit ends its residual branch with a convolution, "
             "not a BN: there is no last gamma to zero. Received: zero_init_gamma=True"
+        )
+    if options.attention is not None:
+        raise ValueError(
+            "The residual units of He et al. 2016 take no channel attention. "
+            f"Received: attention={options.attention!r}"
         )
     eps = options.bn_epsilon
     if bottleneck:

@@ -16,11 +16,17 @@ PyTorch module                  Keras layer
 ``layer{i}.{j}.downsample.0/1`` ``conv{i+1}_block{j+1}_0_conv/_0_bn``
 ``...downsample.1/2`` (ResNet-D ``_0_conv/_0_bn`` (``downsample.0`` is
 average-pool shortcut)          the pool, without weights)
+``layer{i}.{j}.se.fc1/fc2``     ``conv{i+1}_block{j+1}_se_reduce``,
+(squeeze-and-excitation)        ``_se_expand``
+``layer{i}.{j}.se.conv`` (ECA)  ``conv{i+1}_block{j+1}_eca_conv``
+``maxpool.0/.1`` (ResNet-RS's   ``pool1_conv``, ``pool1_bn``
+convolution in its place)
 ``fc``                          ``predictions``
 ==============================  ======================================
 
 Convolution weights (out, in/groups, kh, kw) become Keras kernels (kh, kw,
-in/groups, out), in either data format; linear weights (out, in) become
+in/groups, out), in either data format, and ECA's 1-D ones (out, in, k)
+become (k, in, out); linear weights (out, in) become
 (in, out); BatchNorm's weight, bias, running_mean and running_var become
 gamma, beta, moving_mean and moving_variance; ``num_batches_tracked`` is
 dropped. Every tensor and every Keras weight is paired and its shape checked
@@ -42,6 +48,9 @@ _DEEP_STEM = {"0": "conv1_1_conv", "1": "conv1_1_bn", "3": "conv1_2_conv",
               "4": "conv1_2_bn", "6": "conv1_3_conv"}
 _BLOCK = re.compile(r"layer(\d+)\.(\d+)\.(conv|bn)(\d+)")
 _SHORTCUT = re.compile(r"(layer(\d+)\.(\d+)\.downsample)\.(\d+)")
+_ATTENTION = re.compile(r"layer(\d+)\.(\d+)\.se\.(fc1|fc2|conv)")
+_ATTENTION_LAYERS = {"fc1": "se_reduce", "fc2": "se_expand", "conv": "eca_conv"}
+_STEM_POOL = {"maxpool.0": "pool1_conv", "maxpool.1": "pool1_bn"}
 _CONV_PARAMETERS = {"weight": "kernel", "bias": "bias"}  # Conv2d and Linear
 _BN_PARAMETERS = {
     "weight": "gamma", "bias": "beta", "running_mean": "moving_mean",
@@ -208,10 +217,16 @@ def _keras_layer(module, tensors):
         return _HEAD
     if module.startswith("conv1.") and module[len("conv1."):] in _DEEP_STEM:
         return _DEEP_STEM[module[len("conv1."):]]
+    if module in _STEM_POOL:
+        return _STEM_POOL[module]
     match = _BLOCK.fullmatch(module)
     if match:
         stage, block, kind, index = match.groups()
         return f"conv{int(stage) + 1}_block{int(block) + 1}_{index}_{kind}"
+    match = _ATTENTION.fullmatch(module)
+    if match:
+        stage, block, part = match.groups()
+        return f"conv{int(stage) + 1}_block{int(block) + 1}_{_ATTENTION_LAYERS[part]}"
     match = _SHORTCUT.fullmatch(module)
     if match:
         prefix, stage, block, index = match.groups()
@@ -230,12 +245,16 @@ def _to_keras_layout(array, weight, ndim):
         return np.transpose(array, (2, 3, 1, 0))
     if weight == "kernel" and ndim == 2:
         return np.transpose(array)
+    if weight == "kernel" and ndim == 3:
+        return np.transpose(array, (2, 1, 0))
     return array
 
 
 def _to_torch_shape(shape):
     if len(shape) == 4:
         return (shape[3], shape[2], shape[0], shape[1])
+    if len(shape) == 3:
+        return tuple(reversed(shape))
     return tuple(reversed(shape)) if len(shape) == 2 else shape
 
 
