@@ -102,10 +102,6 @@ def _small_resnet(
     model_name=cifar.SMALL_RESNET.replace("-", "_"),
 ):
     """``cifar.small_resnet`` with the builders' signature (a classifier only)."""
-    if weights not in (None, "none"):
-        raise ValueError(
-            f"{cifar.SMALL_RESNET} has no pretrained weights. Received: weights={weights!r}"
-        )
     if not include_top or pooling is not None:
         raise ValueError(
             f"{cifar.SMALL_RESNET} is built as a whole classifier: include_top=True, "
@@ -117,7 +113,11 @@ def _small_resnet(
             f"Received: classifier_activation={classifier_activation!r}"
         )
     return cifar.small_resnet(
-        input_shape or common.image_shape(32), classes, name=model_name, input_tensor=input_tensor
+        input_shape or common.image_shape(32),
+        classes,
+        name=model_name,
+        input_tensor=input_tensor,
+        weights=None if weights == "none" else weights,
     )
 
 

@@ -255,3 +255,28 @@ def test_cifar_list_models_all_build_names():
     names = keras_resnet.list_models("cifar", include_plain=True)
     assert names[:6] == ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202"]
     assert {"preactresnet164", "preactresnet1001", "plain20", "plain110"} <= set(names)
+
+
+# CIFAR networks and the demo's small-resnet load their files through the
+# package's loader, as the ImageNet families do: a file of another network is
+# refused in one line naming the model, before anything is assigned.
+@pytest.mark.parametrize("name", ["resnet20", "small-resnet"])
+def test_a_cifar_file_loads_through_the_packages_loader(name, tmp_path):
+    from keras_resnet import weights
+
+    model = keras_resnet.build(name, weights=None)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 0.1, w.shape).astype("float32") for w in model.get_weights()])
+    path = str(tmp_path / "own.weights.h5")
+    model.save_weights(path)
+    x = rng.uniform(0, 1, (2, 32, 32, 3)).astype("float32")
+    loaded = keras_resnet.build(name, weights=path)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)),
+                                  keras.ops.convert_to_numpy(model(x)))
+    other = str(tmp_path / "resnet32.weights.h5")
+    keras_resnet.build("resnet32", weights=None).save_weights(other)
+    with pytest.raises(weights.WeightsMismatchError, match=r"does not fit model '\w+'"):
+        keras_resnet.build(name, weights=other)
+    with pytest.raises(ValueError, match=r"CIFAR networks have no published weights.*"
+                                         r"Received: weights='imagenet'"):
+        keras_resnet.build(name, weights="imagenet")

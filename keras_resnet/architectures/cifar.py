@@ -29,12 +29,11 @@ Example:
 
 import dataclasses
 import functools
-import os
 
-import keras
 from keras import layers
 
 from keras_resnet import _deprecated
+from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import blocks, common, residual, units
 
 # Re-exported: users of the 1,000-layer nets wrap clone_model/load_model in it.
@@ -167,43 +166,43 @@ def CifarResNet(
         ValueError: For an invalid ``weights``, ``input_shape``, ``pooling``
             or ``classes``, naming what was received.
     """
-    if weights is not None and not os.path.exists(str(weights)):
+    if weights is not None and not weights_lib.is_path(weights):
         raise ValueError(
             "CIFAR networks have no published weights: `weights` should be "
-            f"None or the path to an existing weights file. Received: weights={weights!r}"
+            f"None or the path of a weights file. Received: weights={weights!r}"
         )
-    common.check_head_args(pooling=pooling, classes=classes)
-    input_shape = common.resolve_input_shape(
-        input_shape, include_top=include_top, pretrained=False, default_size=32, min_size=8
-    )
-    img_input = common.model_input(input_tensor, input_shape)
 
-    axis = residual.channel_axis()
-    x = layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv1_conv")(img_input)
-    if unit is not None:
-        x = units.activations(x, unit.stem, "conv1")
-    elif not preact:
-        x = layers.BatchNormalization(axis=axis, epsilon=residual.BN_EPSILON, name="conv1_bn")(x)
-        x = layers.Activation("relu", name="conv1_relu")(x)
+    def body(img_input):
+        x = layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv1_conv")(img_input)
+        if unit is not None:
+            x = units.activations(x, unit.stem, "conv1")
+        elif not preact:
+            x = layers.BatchNormalization(
+                axis=residual.channel_axis(), epsilon=residual.BN_EPSILON, name="conv1_bn"
+            )(x)
+            x = layers.Activation("relu", name="conv1_relu")(x)
+        x = stack_fn(x)
+        if unit is not None:
+            x = units.activations(x, unit.head, "post")
+        return x
 
-    x = stack_fn(x)
-    if unit is not None:
-        x = units.activations(x, unit.head, "post")
-    x = common.head(
-        x,
-        preact=preact if unit is None else False,
+    # A file goes through the package's loader, which checks it against the
+    # network before assigning anything.
+    return common.classifier(
+        body,
+        name=model_name,
+        weights_name=model_name,
         include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
         pooling=pooling,
         classes=classes,
         classifier_activation=classifier_activation,
+        preact=preact if unit is None else False,
+        default_size=32,
+        min_size=8,
     )
-
-    inputs = common.source_inputs(input_tensor, img_input)
-    with common.deep_graph_recursion():
-        model = keras.Model(inputs, x, name=model_name)
-    if weights is not None:
-        model.load_weights(weights)
-    return model
 
 
 _FAMILY_DEFAULT = "family default"
@@ -371,6 +370,7 @@ def small_resnet(
     bn_momentum=0.9,
     name="small_resnet",
     input_tensor=None,
+    weights=None,
 ):
     """The demo's network: a CIFAR ResNet (He et al. 2015, section 4.2) for short runs.
 
@@ -388,6 +388,8 @@ def small_resnet(
         name: Model name.
         input_tensor: Optional Keras tensor to build the model on (as
             keras.applications' ``input_tensor``).
+        weights: None, or the path of a weight file saved from the same
+            network (the package's loader checks it).
 
     Returns:
         A ``keras.Model``.
@@ -400,6 +402,7 @@ def small_resnet(
         input_shape=input_shape,
         input_tensor=input_tensor,
         classes=classes,
+        weights=weights,
     )
     # Keras's BN momentum of 0.99 averages over ~100 steps: a short run's
     # moving statistics would lag the weights and wreck validation. 0.9 is

@@ -197,6 +197,75 @@ def head(x, *, preact, include_top, pooling, classes, classifier_activation):
     return x
 
 
+def classifier(
+    body,
+    *,
+    name,
+    weights_name,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    preact=False,
+    default_size=224,
+    min_size=32,
+):
+    """The skeleton of every family's network, in keras.applications' order.
+
+    ``weights`` is resolved once, through the package's loader and its checks
+    (a registered tag, a file, or None), before anything is built; then the
+    input shape is checked against it, the input made, ``body`` applied, the
+    head put on, the model made and the weights loaded. A family supplies its
+    ``body`` (stem and trunk) and its sizes; everything else is this.
+
+    Args:
+        body: Function from the input tensor to the last stage's output.
+        name: The model's name.
+        weights_name: The registry key of the network's published weights.
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+            classifier_activation: keras.applications' arguments.
+        preact: Whether ``body`` ends on a pre-activation block's addition
+            (the head then adds ``post_bn`` and ``post_relu``).
+        default_size: The image side of the default input with the top.
+        min_size: The smallest image side the trunk's downsampling accepts.
+
+    Returns:
+        A ``keras.Model``.
+    """
+    source = resolve_source(
+        weights,
+        model_name=weights_name,
+        include_top=include_top,
+        classes=classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+    )
+    input_shape = resolve_input_shape(
+        input_shape,
+        include_top=include_top,
+        pretrained=source.pretrained,
+        pretrained_top=source.pretrained_top,
+        default_size=default_size,
+        min_size=min_size,
+    )
+    img_input = model_input(input_tensor, input_shape)
+    x = head(
+        body(img_input),
+        preact=preact,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )
+    # The deepest networks (ResNet-1202, DenseNet-BC-250) have thousands of layers.
+    with deep_graph_recursion():
+        model = keras.Model(source_inputs(input_tensor, img_input), x, name=name)
+    return weights_lib.load_source(model, source)
+
+
 @contextlib.contextmanager
 def deep_graph_recursion(limit=50_000):
     """Raises Python's recursion limit for the duration of the block.

@@ -31,10 +31,8 @@ Example:
 
 import dataclasses
 
-import keras
 from keras import layers
 
-from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import common, residual
 
 
@@ -227,48 +225,34 @@ def DenseNet(
         ValueError: For an invalid ``weights``, ``input_shape``, ``pooling``,
             ``classes`` or ``classifier_activation``, naming what was received.
     """
-    source = common.resolve_source(
-        weights,
-        model_name=weights_name or name,
+    def body(img_input):
+        x = _stem(img_input, arch)
+        last = len(arch.block_sizes) - 1
+        for i, num_layers in enumerate(arch.block_sizes):
+            x = dense_block(
+                x, num_layers, arch.growth_rate, bottleneck=arch.bottleneck, name=f"conv{i + 2}"
+            )
+            if i < last:
+                x = transition(x, arch.compression, name=f"pool{i + 2}")
+        return _bn_relu(x, "bn", "relu")
+
+    # Keras's files name the stem "conv1/conv" (Keras 2 allowed "/"): they
+    # match by order, the classifier left out when it stays fresh.
+    return common.classifier(
+        body,
+        name=name,
+        weights_name=weights_name or name,
         include_top=include_top,
-        classes=classes,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
         pooling=pooling,
+        classes=classes,
         classifier_activation=classifier_activation,
-    )
-    input_shape = common.resolve_input_shape(
-        input_shape,
-        include_top=include_top,
-        pretrained=source.pretrained,
-        pretrained_top=source.pretrained_top,
         default_size=arch.default_size,
         # Two halvings (CIFAR) or five (ImageNet) must leave a pixel.
         min_size=8 if arch.cifar else 32,
     )
-    img_input = common.model_input(input_tensor, input_shape)
-
-    x = _stem(img_input, arch)
-    last = len(arch.block_sizes) - 1
-    for i, num_layers in enumerate(arch.block_sizes):
-        x = dense_block(
-            x, num_layers, arch.growth_rate, bottleneck=arch.bottleneck, name=f"conv{i + 2}"
-        )
-        if i < last:
-            x = transition(x, arch.compression, name=f"pool{i + 2}")
-    x = _bn_relu(x, "bn", "relu")
-    x = common.head(
-        x,
-        preact=False,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-    # DenseNet-BC-250 is about 900 layers deep.
-    with common.deep_graph_recursion():
-        model = keras.Model(common.source_inputs(input_tensor, img_input), x, name=name)
-    # Keras's files name the stem "conv1/conv" (Keras 2 allowed "/"): they
-    # match by order, the classifier left out when it stays fresh.
-    return weights_lib.load_source(model, source)
 
 
 def from_table(

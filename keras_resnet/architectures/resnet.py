@@ -18,7 +18,6 @@ References:
 
 import functools
 
-import keras
 from keras import layers
 
 from keras_resnet import _deprecated
@@ -181,52 +180,38 @@ def ResNet(
         ValueError: For an invalid ``weights``, ``input_shape``, ``pooling``,
             ``classes`` or ``classifier_activation``, naming what was received.
     """
-    source = common.resolve_source(
-        weights,
-        model_name=weights_name or model_name,
-        include_top=include_top,
-        classes=classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-    )
+    def body(img_input):
+        if stem_fn is not None:
+            x = stem_fn(img_input)
+        else:
+            x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
+            x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
+        if stem_fn is None and not preact:
+            x = layers.BatchNormalization(
+                axis=residual.channel_axis(), epsilon=residual.BN_EPSILON, name="conv1_bn"
+            )(x)
+            x = layers.Activation("relu", name="conv1_relu")(x)
+        if pool_fn is not None:
+            x = pool_fn(x)
+        else:
+            x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
+            x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+        return stack_fn(x)
 
-    input_shape = common.resolve_input_shape(
-        input_shape,
+    return common.classifier(
+        body,
+        name=model_name,
+        weights_name=weights_name or model_name,
         include_top=include_top,
-        pretrained=source.pretrained,
-        pretrained_top=source.pretrained_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        preact=preact,
         default_size=default_size,
     )
-    img_input = common.model_input(input_tensor, input_shape)
-
-    axis = residual.channel_axis()
-    if stem_fn is not None:
-        x = stem_fn(img_input)
-    else:
-        x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
-        x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
-    if stem_fn is None and not preact:
-        x = layers.BatchNormalization(
-            axis=axis, epsilon=residual.BN_EPSILON, name="conv1_bn"
-        )(x)
-        x = layers.Activation("relu", name="conv1_relu")(x)
-    if pool_fn is not None:
-        x = pool_fn(x)
-    else:
-        x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
-        x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-
-    x = stack_fn(x)
-    x = common.head(
-        x,
-        preact=preact,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-    model = keras.Model(common.source_inputs(input_tensor, img_input), x, name=model_name)
-    return weights_lib.load_source(model, source)
 
 
 def from_table(
