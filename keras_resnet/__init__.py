@@ -1,8 +1,9 @@
 """ResNet, ResNetV2, ResNeXt and DenseNet for Keras 3: build, load and train.
 
 Keras's networks and torchvision's and timm's layouts (ResNet-B, -C, -D,
-wide ResNet, ResNeXt 32x4d ...), built as PyTorch builds them, with their
-published weights; feature backbones (``feature_backbone``) of any of them.
+wide ResNet, ResNeXt 32x4d, SE-ResNet, ECA-ResNet, ResNet-RS ...), built as
+PyTorch builds them, with their published weights; feature backbones
+(``feature_backbone``) of any of them.
 
 The package, lowest layer first (each imports only the layers below it):
 ``preprocessing``; ``weights`` (registry, downloads, files); ``architectures``
@@ -109,44 +110,6 @@ def __dir__():
 
 __version__ = "0.2.0"
 
-__all__ = [
-    "ARCHITECTURES",
-    "ResNet",
-    "ResNet18",
-    "ResNet34",
-    "ResNet50",
-    "ResNet101",
-    "ResNet152",
-    "ResNet50V2",
-    "ResNet101V2",
-    "ResNet152V2",
-    "ResNeXt50",
-    "ResNeXt101",
-    "ResNet50B",
-    "ResNet101B",
-    "ResNet152B",
-    "ResNet50C",
-    "ResNet18D",
-    "ResNet34D",
-    "ResNet50D",
-    "ResNet101D",
-    "ResNet152D",
-    "WideResNet50_2",
-    "WideResNet101_2",
-    "ResNeXt50_32x4d",
-    "ResNeXt101_32x8d",
-    "ResNeXt101_64x4d",
-    "DenseNet121",
-    "DenseNet169",
-    "DenseNet201",
-    "DenseNet161",
-    "blocks",
-    "build",
-    "decode_predictions",
-    "feature_backbone",
-    "list_models",
-    "load_weights",
-    "optimize_for_inference",
-    "preprocess_input",
-    "register_weights",
-]
+# Everything above is public; so is ``blocks``, the building blocks of the
+# factory ``ResNet``.
+__all__ = [*_EXPORTS, "blocks"]

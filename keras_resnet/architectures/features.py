@@ -120,7 +120,8 @@ def feature_backbone(
             (``"resnet50"``, ``"resnet50v2"``, ``"resnext50"``,
             ``"resnet18"`` ...) and torchvision's and timm's
             (``"resnet50b"``, ``"resnet50d"``, ``"wide_resnet50_2"``,
-            ``"resnext101_32x8d"`` ...), or an ImageNet DenseNet
+            ``"resnext101_32x8d"``, ``"seresnext50_32x4d"``,
+            ``"ecaresnet50d"``, ``"resnetrs50"`` ...), or an ImageNet DenseNet
             (``"densenet121"``, ``"densenet169"``, ``"densenet201"``,
             ``"densenet161"``).
         levels: The levels to output, a sequence of ``"C2"`` (stride 4),
