@@ -26,10 +26,23 @@ def kind(arch):
 
 def one_of_each_kind():
     """The shallowest row of every kind: what a quick run on another backend covers."""
+    return _shallowest(kind)
+
+
+def one_of_each_block():
+    """The shallowest row of each block: basic, v1, v2, grouped, and each with attention.
+
+    (``resnet18``, ``resnet50``, ``resnet50v2``, ``resnext50``, then the
+    attention networks'.)
+    """
+    return _shallowest(lambda arch: (arch.stack.__name__, arch.attention))
+
+
+def _shallowest(key):
     chosen = {}
     for name in imagenet_rows():
         arch = ARCHITECTURES[name]
-        best = chosen.get(kind(arch))
+        best = chosen.get(key(arch))
         if best is None or arch.depth < ARCHITECTURES[best].depth:
-            chosen[kind(arch)] = name
+            chosen[key(arch)] = name
     return sorted(chosen.values(), key=imagenet_rows().index)

@@ -8,6 +8,7 @@ import pytest
 import keras_resnet
 from keras_resnet import preprocessing
 
+import catalogue_rows
 from conftest import randomize_batch_norms, relative_error, requires_tensorflow
 
 
@@ -45,17 +46,18 @@ def test_legacy_h5_from_tf_keras_loads_with_equal_outputs(name, builder, tmp_pat
 
 
 @pytest.mark.backend_agnostic
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet50v2", "resnext50"])
+@pytest.mark.parametrize("name", catalogue_rows.one_of_each_block())
 def test_channels_first_shapes(name):
     keras.config.set_image_data_format("channels_first")
     model = keras_resnet.build(name, weights=None, include_top=False, input_shape=(3, 64, 96))
     channels = 512 if name == "resnet18" else 2048
     assert model.output_shape == (None, channels, 2, 3)
-    assert keras_resnet.build(name, weights=None).input_shape == (None, 3, 224, 224)
+    size = keras_resnet.catalog.get(name).default_size  # 224; ecaresnet26t: 256
+    assert keras_resnet.build(name, weights=None).input_shape == (None, 3, size, size)
 
 
 @pytest.mark.backend_agnostic
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet50v2", "resnext50"])
+@pytest.mark.parametrize("name", catalogue_rows.one_of_each_block())
 def test_channels_first_numerics_equal_channels_last(name, rng):
     """The same weights give the same outputs in both layouts."""
     last = keras_resnet.build(name, weights=None, input_shape=(64, 64, 3), classes=10)

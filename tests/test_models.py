@@ -183,7 +183,7 @@ def test_every_densenet_builds_headless_on_any_size_and_runs(name, rng):
 # One model per block type: a compiled train step of the deep ones would
 # only repeat these at several times the cost.
 @pytest.mark.backend_agnostic
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet50v2", "resnext50"])
+@pytest.mark.parametrize("name", catalogue_rows.one_of_each_block())
 def test_a_train_step_updates_every_trainable_weight(name, rng):
     model = keras_resnet.build(name, weights=None, classes=3, input_shape=_shape(32))
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
@@ -203,7 +203,7 @@ def test_a_train_step_updates_every_trainable_weight(name, rng):
 
 
 @pytest.mark.backend_agnostic
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet50v2", "resnext50"])
+@pytest.mark.parametrize("name", catalogue_rows.one_of_each_block())
 def test_keras_file_round_trip_in_safe_mode(name, tmp_path, rng):
     model = keras_resnet.build(name, weights=None, classes=5, input_shape=_shape(32))
     x = rng.normal(size=(2, *_shape(32))).astype("float32")
