@@ -287,37 +287,11 @@ def _builder(key, public_name, reference):
     plain = key.startswith("plain")
     arch = plain_architecture(int(key[len("plain") :])) if plain else CIFAR_ARCHITECTURES[key]
 
-    def builder(
-        include_top=True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=10,
-        classifier_activation="softmax",
-        name=None,
-        **options,
-    ):
-        return from_table(
-            arch,
-            key,
-            include_top=include_top,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            model_name=name,
-            **options,
-        )
-
     if plain:
         what = f"the plain {arch.depth}-layer CIFAR network (no shortcuts; Figure 6)"
     else:
         what = f"the {arch.depth}-layer CIFAR network ({reference})"
-    builder.__name__ = builder.__qualname__ = public_name
-    builder.__doc__ = f"""Instantiates {public_name}, {what}.
+    doc = f"""Instantiates {public_name}, {what}.
 
     Args:
         include_top: Whether to put the ``classes``-way classifier on top.
@@ -327,10 +301,10 @@ def _builder(key, public_name, reference):
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the classifier (10).
         classifier_activation: Activation of the classifier, ``None`` for logits.
-        name: The model's name (default ``"{key}"``).
-        **options: ``shortcut``, ``survival_prob``, ``zero_init_gamma``,
-            ``unit`` (the residual unit, He et al. 2016, Figure 4) as for
-            ``cifar.from_table``.
+        name: The model's name (None: ``"{key}"``).
+        shortcut, survival_prob, zero_init_gamma, unit: As for
+            ``cifar.from_table`` (``unit``: the residual unit, He et al.
+            2016, Figure 4).
 
     Returns:
         A ``keras.Model``.
@@ -339,7 +313,20 @@ def _builder(key, public_name, reference):
         >>> model = {public_name}()
         >>> model.compile("sgd", "sparse_categorical_crossentropy")
     """
-    return builder
+    return common.named_builder(
+        functools.partial(from_table, arch, key),
+        public_name,
+        doc,
+        name=None,
+        weights=None,
+        classes=10,
+        options={
+            "shortcut": _FAMILY_DEFAULT,
+            "survival_prob": None,
+            "zero_init_gamma": False,
+            "unit": None,
+        },
+    )
 
 
 _V1 = "He et al. 2015, option A shortcuts"

@@ -8,6 +8,7 @@ global pooling), with Keras's layer names.
 """
 
 import contextlib
+import inspect
 import sys
 
 import keras
@@ -264,6 +265,64 @@ def classifier(
     with deep_graph_recursion():
         model = keras.Model(source_inputs(input_tensor, img_input), x, name=name)
     return weights_lib.load_source(model, source)
+
+
+def named_builder(build, public_name, doc, *, name, weights="imagenet", classes=1000, options=None):
+    """Makes a named builder (``ResNet50``, ``DenseNet121``, ``ResNet56`` ...) over ``build``.
+
+    The builder takes keras.applications' arguments in its order
+    (``include_top``, ``weights``, ``input_tensor``, ``input_shape``,
+    ``pooling``, ``classes``, ``classifier_activation``, ``name``), then the
+    family's ``options`` keyword-only, and shows that signature to
+    ``inspect`` and ``help``; it calls ``build`` with them all, ``name``
+    passed as ``model_name``.
+
+    Args:
+        build: The family's function of those arguments (``from_table`` with
+            its row bound).
+        public_name: The builder's name.
+        doc: Its docstring.
+        name, weights, classes: The defaults of those arguments.
+        options: The family's keyword-only arguments and their defaults.
+
+    Returns:
+        The builder.
+    """
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    signature = inspect.Signature(
+        [
+            inspect.Parameter(arg, positional, default=default)
+            for arg, default in (
+                ("include_top", True),
+                ("weights", weights),
+                ("input_tensor", None),
+                ("input_shape", None),
+                ("pooling", None),
+                ("classes", classes),
+                ("classifier_activation", "softmax"),
+                ("name", name),
+            )
+        ]
+        + [
+            inspect.Parameter(arg, inspect.Parameter.KEYWORD_ONLY, default=default)
+            for arg, default in (options or {}).items()
+        ]
+    )
+
+    def builder(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{public_name}(): {error}") from None
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        arguments["model_name"] = arguments.pop("name")
+        return build(**arguments)
+
+    builder.__signature__ = signature
+    builder.__name__ = builder.__qualname__ = public_name
+    builder.__doc__ = doc
+    return builder
 
 
 @contextlib.contextmanager

@@ -30,6 +30,7 @@ Example:
 """
 
 import dataclasses
+import functools
 
 from keras import layers
 
@@ -299,31 +300,7 @@ def from_table(
 
 def _builder(key, public_name, origin):
     arch = ARCHITECTURES[key]
-
-    def builder(
-        include_top=True,
-        weights="imagenet",
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=key,
-    ):
-        return from_table(
-            key,
-            include_top=include_top,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            model_name=name,
-        )
-
-    builder.__name__ = builder.__qualname__ = public_name
-    builder.__doc__ = f"""Instantiates {public_name} (growth rate {arch.growth_rate}, blocks {arch.block_sizes}).
+    doc = f"""Instantiates {public_name} (growth rate {arch.growth_rate}, blocks {arch.block_sizes}).
 
     Huang et al. 2017, "Densely Connected Convolutional Networks", Table 1.
     {origin}
@@ -347,7 +324,7 @@ def _builder(key, public_name, origin):
     Example:
         >>> base = {public_name}(weights=None, include_top=False, pooling="avg")
     """
-    return builder
+    return common.named_builder(functools.partial(from_table, key), public_name, doc, name=key)
 
 
 _KERAS = """The same call as ``keras.applications.{}``; layer names and order

@@ -316,35 +316,11 @@ def plain_names():
 def _builder(key, public_name):
     arch = ARCHITECTURES[key]
 
-    def builder(
-        include_top=True,
-        weights="imagenet",
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=key,
-        *,
-        shortcut="B",
-        survival_prob=None,
-        zero_init_gamma=False,
-    ):
-        return from_table(
-            key,
-            include_top=include_top,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            shortcut=shortcut,
-            survival_prob=survival_prob,
-            zero_init_gamma=zero_init_gamma,
-            # Without shortcuts the default name becomes "plainN".
-            model_name=None if shortcut is None and name == key else name,
-        )
+    def build(*, model_name, shortcut, **arguments):
+        # Without shortcuts the default name becomes "plainN".
+        if shortcut is None and model_name == key:
+            model_name = None
+        return from_table(key, model_name=model_name, shortcut=shortcut, **arguments)
 
     if arch.stem is None:
         origin = f"""The same call as ``keras.applications.{public_name}`` where Keras has one;
@@ -355,8 +331,7 @@ def _builder(key, public_name):
     PyTorch checkpoints load and give the same outputs. ``weights="imagenet"``
     takes the registered checkpoint with the best published top-1; ``keras-resnet
     weights list`` shows the others, which ``weights`` takes by tag."""
-    builder.__name__ = builder.__qualname__ = public_name
-    builder.__doc__ = f"""Instantiates {public_name} ({arch.depth} layers, stages {arch.stage_sizes}).
+    doc = f"""Instantiates {public_name} ({arch.depth} layers, stages {arch.stage_sizes}).
 
     {origin}
     Inputs are preprocessed with ``preprocess_input(x, mode="{arch.preprocessing}")``.
@@ -381,7 +356,13 @@ def _builder(key, public_name):
     Example:
         >>> base = {public_name}(weights=None, include_top=False, pooling="avg")
     """
-    return builder
+    return common.named_builder(
+        build,
+        public_name,
+        doc,
+        name=key,
+        options={"shortcut": "B", "survival_prob": None, "zero_init_gamma": False},
+    )
 
 
 ResNet18 = _builder("resnet18", "ResNet18")
