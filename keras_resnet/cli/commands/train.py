@@ -9,7 +9,7 @@ DEFAULT_RUN_DIR = os.path.join("runs", "digits")
 def register(subparsers):
     parser = subparsers.add_parser(
         "train",
-        help="train a ResNet (default: the embedded digits, a small ResNet, ~2 min on 2 cores)",
+        help="train a ResNet (default: the embedded digits, a small ResNet, about 30 s on 2 cores)",
         description="Trains a ResNet with a recipe from keras_resnet.training.recipes. Without "
         "--data it trains on scikit-learn's handwritten digits. The run directory "
         "is resumable: rerun the same command after a crash to continue.",
