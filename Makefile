@@ -35,7 +35,7 @@ $(TEST_STAMP): $(DEMO_STAMP)
 
 # Trains a small ResNet on scikit-learn's digits, prints the test accuracy,
 # writes runs/digits/curves.png, then classifies a few held-out test digits
-# saved as PNG files: 31 s once installed (18 s of it training), about 70 s
+# saved as PNG files: 31 s once installed (18 s of it training), about 1 min 20 s
 # from a fresh clone with pip's cache warm (2-core AMD EPYC, 2026-12-05).
 demo: $(DEMO_STAMP)
 	rm -rf runs/digits
