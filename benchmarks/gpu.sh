@@ -3,16 +3,16 @@
 # (torch.compile, AMP bfloat16, channels_last), training and inference img/s at batch 256,
 # and the fraction of the GPU's measured bfloat16 matrix-product peak each reaches.
 #
-# Needs JAX (CUDA), PyTorch and torchvision on the GPU machine. Keras is installed from
-# wheels in .whl/ (git-ignored) where it is missing, for GPU machines without network access:
+# Needs JAX (CUDA), PyTorch and torchvision. Where Keras is not installed (a GPU host
+# without a package index), it is installed from wheels in .whl/ (git-ignored):
 #
-#   1. On a machine with pip and network access, download keras and the two dependencies a
-#      JAX/PyTorch environment may lack (namex, optree) into .whl/:
+#   1. Where pip can reach the index, download keras and the two dependencies a JAX/PyTorch
+#      environment may lack (namex, optree) into .whl/:
 #        benchmarks/gpu.sh fetch
-#   2. On the GPU machine, with .whl/ in the repository folder:
-#        benchmarks/gpu.sh run            # about 3 minutes on an H200; "quick" for a smoke test
-#      It prints a table and writes gpu_results.json to the folder named by $OUT (or the
-#      current folder).
+#   2. On the GPU host, with .whl/ in the repository folder:
+#        benchmarks/gpu.sh run            # about 3 minutes on one H200; "quick" for a smoke test
+#      It prints a table and writes gpu_results.json and gpu_log.txt to the folder named by
+#      $GPU_RESULTS_DIR (default: the current folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +43,7 @@ fi
 export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
 QUICK="${2:-}"
-RESULTS="${OUT:-.}"
+RESULTS="${GPU_RESULTS_DIR:-.}"
 mkdir -p "$RESULTS"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
