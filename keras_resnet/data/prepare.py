@@ -352,7 +352,7 @@ def _write_shard(destination, task, settings, num_classes):
                 if reason is not None:
                     skipped.append([folders.printable(relative), reason])
                     continue
-                writer.write(_example(encoded, label, relative))
+                writer.write(shards.serialize_record(encoded, label, relative))
                 records += 1
                 class_counts[label] += 1
         with open(tmp, "rb+") as f:
@@ -415,21 +415,6 @@ def _encode(path, shorter_side, quality):
 
 def _channels(jpeg):
     return int(tf.io.extract_jpeg_shape(jpeg)[2])
-
-
-def _example(encoded, label, relative):
-    feature = {
-        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
-        "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-        "image/filename": tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[os.fsencode(relative)])
-        ),
-    }
-    example = tf.train.Example(features=tf.train.Features(feature=feature))
-    # A protobuf map is written in an order that varies between processes
-    # (string hashing is seeded per process): ``deterministic`` sorts it, so
-    # the same images give the same shard bytes in every run, resumed or not.
-    return example.SerializeToString(deterministic=True)
 
 
 def _index(class_names, settings, splits, tasks, markers):

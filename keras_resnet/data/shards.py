@@ -38,6 +38,26 @@ _FEATURES = {
 }
 
 
+def serialize_record(encoded, label, relative):
+    """One shard record: the stored image bytes, its label and its path in the source folder.
+
+    The writer's half of ``_FEATURES`` (``prepare`` writes with it): a
+    ``tf.train.Example`` serialized deterministically. A protobuf map is
+    written in an order that varies between processes (string hashing is
+    seeded per process); sorted, the same images give the same shard bytes in
+    every run, resumed or not.
+    """
+    feature = {
+        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
+        "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+        "image/filename": tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[os.fsencode(relative)])
+        ),
+    }
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString(deterministic=True)
+
+
 class DamagedShard(ValueError):
     """A shard whose records fail their checksums: one line naming it and the repair."""
 
