@@ -133,12 +133,14 @@ def _make_entries():
         entries.append(
             ModelEntry(
                 key, "imagenet", _plain_resnet(key.replace("plain", "resnet", 1)),
-                arch.depth, 224, arch.preprocessing, plain=True,
+                arch.depth, arch.default_size, arch.preprocessing, plain=True,
             )
         )
     for key, arch in densenet.ARCHITECTURES.items():
         builder = functools.partial(densenet.from_table, key)
-        entries.append(ModelEntry(key, "imagenet", builder, arch.depth, 224, arch.preprocessing))
+        entries.append(
+            ModelEntry(key, "imagenet", builder, arch.depth, arch.default_size, arch.preprocessing)
+        )
     for key, arch in cifar.CIFAR_ARCHITECTURES.items():
         builder = functools.partial(cifar.from_table, arch, key)
         entries.append(
@@ -148,7 +150,9 @@ def _make_entries():
         entries.append(_plain_cifar_entry(depth))
     for key, arch in densenet.CIFAR_ARCHITECTURES.items():
         builder = functools.partial(densenet.cifar_from_table, key)
-        entries.append(ModelEntry(key, "cifar", builder, arch.depth, 32, arch.preprocessing))
+        entries.append(
+            ModelEntry(key, "cifar", builder, arch.depth, arch.default_size, arch.preprocessing)
+        )
     entries.append(
         ModelEntry(
             cifar.SMALL_RESNET, "demo", _small_resnet, 8, 32, _FROM_SCRATCH_PREPROCESSING

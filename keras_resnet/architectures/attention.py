@@ -27,14 +27,9 @@ References:
 
 import math
 
-import keras
 from keras import layers
 
-#: Values of ``BlockOptions.attention``.
-KINDS = (None, "se", "eca")
-
-#: Squeeze-and-excitation's reduction: the hidden width over the channels.
-SE_RATIO = 1 / 16
+from keras_resnet.architectures import residual
 
 
 def reduced_channels(channels, ratio, divisor=8):
@@ -52,13 +47,9 @@ def eca_kernel_size(channels, gamma=2, beta=1):
     return max(t if t % 2 else t + 1, 3)
 
 
-def _channel_axis():
-    return 3 if keras.config.image_data_format() == "channels_last" else 1
-
-
-def squeeze_excite(x, name, *, ratio=SE_RATIO):
+def squeeze_excite(x, name, *, ratio=residual.SE_RATIO):
     """Squeeze-and-excitation of ``x``: ``x`` times a per-channel sigmoid gate."""
-    channels = x.shape[_channel_axis()]
+    channels = residual.channels(x)
     s = layers.GlobalAveragePooling2D(keepdims=True, name=name + "_se_squeeze")(x)
     s = layers.Conv2D(reduced_channels(channels, ratio), 1, name=name + "_se_reduce")(s)
     s = layers.Activation("relu", name=name + "_se_relu")(s)
@@ -68,8 +59,8 @@ def squeeze_excite(x, name, *, ratio=SE_RATIO):
 
 def efficient_channel_attention(x, name):
     """ECA of ``x``: a 1-D convolution over the pooled channels, a sigmoid gate."""
-    axis = _channel_axis()
-    channels = x.shape[axis]
+    axis = residual.channel_axis()
+    channels = residual.channels(x)
     s = layers.GlobalAveragePooling2D(name=name + "_eca_squeeze")(x)
     # The channels as a sequence of one feature, whatever the image format.
     s = layers.Reshape((channels, 1), name=name + "_eca_sequence")(s)

@@ -12,7 +12,6 @@ import dataclasses
 import keras
 from keras import layers
 
-from keras_resnet.architectures import attention as attention_lib
 from keras_resnet.architectures.layers import StochasticDepth
 from keras_resnet.architectures.layers import ZeroPadShortcut
 
@@ -32,6 +31,12 @@ def channel_axis():
 
 #: Values of ``BlockOptions.shortcut``.
 SHORTCUTS = ("A", "B", "C", None)
+
+#: Values of ``BlockOptions.attention`` (built by ``attention.apply``).
+ATTENTION_KINDS = (None, "se", "eca")
+
+#: Squeeze-and-excitation's default reduction: hidden width over channels.
+SE_RATIO = 1 / 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +63,7 @@ class BlockOptions:
             ``avg_down``), instead of striding the 1x1 convolution and
             discarding three pixels in four.
         attention: Channel attention on each residual branch, after its
-            last BN (``attention.KINDS``): None, ``"se"``
+            last BN (``ATTENTION_KINDS``): None, ``"se"``
             (squeeze-and-excitation) or ``"eca"`` (efficient channel
             attention). Pre-activation blocks have no BN there and refuse it.
         attention_ratio: Squeeze-and-excitation's hidden width over its
@@ -70,7 +75,7 @@ class BlockOptions:
     bn_epsilon: float = BN_EPSILON
     avg_down: bool = False
     attention: str = None
-    attention_ratio: float = attention_lib.SE_RATIO
+    attention_ratio: float = SE_RATIO
 
     def __post_init__(self):
         if self.shortcut not in SHORTCUTS:
@@ -95,7 +100,7 @@ class BlockOptions:
             raise ValueError(
                 f"`avg_down` should be True or False. Received: avg_down={self.avg_down!r}"
             )
-        if self.attention not in attention_lib.KINDS:
+        if self.attention not in ATTENTION_KINDS:
             raise ValueError(
                 "`attention` should be None, 'se' or 'eca'. "
                 f"Received: attention={self.attention!r}"

@@ -35,7 +35,6 @@ References:
 import dataclasses
 import functools
 
-from keras_resnet.architectures import attention as attention_lib
 from keras_resnet.architectures import blocks, residual, stems
 
 
@@ -89,7 +88,7 @@ class Architecture:
     bn_epsilon: float = residual.BN_EPSILON
     avg_down: bool = False
     attention: str = None
-    attention_ratio: float = attention_lib.SE_RATIO
+    attention_ratio: float = residual.SE_RATIO
     stem_pool: str = "max"
     default_size: int = 224
 

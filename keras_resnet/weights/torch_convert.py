@@ -243,19 +243,15 @@ def _to_keras_layout(array, weight, ndim):
         return None
     if weight == "kernel" and ndim == 4:
         return np.transpose(array, (2, 3, 1, 0))
-    if weight == "kernel" and ndim == 2:
-        return np.transpose(array)
-    if weight == "kernel" and ndim == 3:
-        return np.transpose(array, (2, 1, 0))
+    if weight == "kernel" and ndim in (2, 3):
+        return np.transpose(array)  # axes reversed: Linear's and Conv1d's layouts
     return array
 
 
 def _to_torch_shape(shape):
     if len(shape) == 4:
         return (shape[3], shape[2], shape[0], shape[1])
-    if len(shape) == 3:
-        return tuple(reversed(shape))
-    return tuple(reversed(shape)) if len(shape) == 2 else shape
+    return tuple(reversed(shape)) if len(shape) in (2, 3) else shape
 
 
 def _short_name(variable):
