@@ -24,40 +24,11 @@ from keras_resnet import _conflicts, _deprecated, _startup
 # user set TF_CPP_MIN_LOG_LEVEL.
 _startup.quiet_native_log()
 
-# Where each public name lives. Resolved on first use (PEP 562), so that
-# `keras-resnet --help` and `import keras_resnet.cli` do not pay for
-# importing Keras and its backend.
+# Where each public name lives, besides the families' builders
+# (``architectures.family.exports``: ``ResNet50``, ``DenseNet121`` ...).
+# Resolved on first use (PEP 562), so that `keras-resnet --help` and
+# `import keras_resnet.cli` do not pay for importing Keras and its backend.
 _EXPORTS = {
-    "ARCHITECTURES": "architectures.resnet",
-    "ResNet": "architectures.resnet",
-    "ResNet18": "architectures.resnet",
-    "ResNet34": "architectures.resnet",
-    "ResNet50": "architectures.resnet",
-    "ResNet101": "architectures.resnet",
-    "ResNet152": "architectures.resnet",
-    "ResNet50V2": "architectures.resnet",
-    "ResNet101V2": "architectures.resnet",
-    "ResNet152V2": "architectures.resnet",
-    "ResNeXt50": "architectures.resnet",
-    "ResNeXt101": "architectures.resnet",
-    "ResNet50B": "architectures.resnet",
-    "ResNet101B": "architectures.resnet",
-    "ResNet152B": "architectures.resnet",
-    "ResNet50C": "architectures.resnet",
-    "ResNet18D": "architectures.resnet",
-    "ResNet34D": "architectures.resnet",
-    "ResNet50D": "architectures.resnet",
-    "ResNet101D": "architectures.resnet",
-    "ResNet152D": "architectures.resnet",
-    "WideResNet50_2": "architectures.resnet",
-    "WideResNet101_2": "architectures.resnet",
-    "ResNeXt50_32x4d": "architectures.resnet",
-    "ResNeXt101_32x8d": "architectures.resnet",
-    "ResNeXt101_64x4d": "architectures.resnet",
-    "DenseNet121": "architectures.densenet",
-    "DenseNet169": "architectures.densenet",
-    "DenseNet201": "architectures.densenet",
-    "DenseNet161": "architectures.densenet",
     "feature_backbone": "architectures.features",
     "build": "catalog",
     "list_models": "catalog",
@@ -90,6 +61,13 @@ _deprecated.install()
 _conflicts.warn_if_shadowed()
 
 
+def _family_exports():
+    _startup.import_keras()
+    from keras_resnet.architectures import family
+
+    return family.exports()
+
+
 def __getattr__(name):
     if name in _EXPORTS:
         _startup.import_keras()
@@ -101,15 +79,20 @@ def __getattr__(name):
         return importlib.import_module(f"keras_resnet.{_SUBMODULES[name]}")
     if f"keras_resnet.{name}" in _deprecated.MODULES:
         return importlib.import_module(f"keras_resnet.{name}")
+    if name == "__all__":
+        # Everything the families export is public; so is ``blocks``, the
+        # building blocks of the factory ``ResNet``.
+        return [*_family_exports(), *_EXPORTS, "blocks"]
+    # The families' builders are capitalised (``ResNet50``, ``ARCHITECTURES``):
+    # any other name misses without importing Keras.
+    if name[:1].isupper() and name in _family_exports():
+        value = globals()[name] = _family_exports()[name]
+        return value
     raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES) | set(__getattr__("__all__")))
 
 
 __version__ = "0.2.0"
-
-# Everything above is public; so is ``blocks``, the building blocks of the
-# factory ``ResNet``.
-__all__ = [*_EXPORTS, "blocks"]

@@ -1,11 +1,9 @@
 """The catalogue: every named model of the package, found by name in one place.
 
-Each family keeps its architectures as a table (``architectures.resnet``'s
-``ARCHITECTURES``, ``architectures.cifar``'s ``CIFAR_ARCHITECTURES``,
-``architectures.densenet``'s two); this
-module turns their rows into ``ModelEntry`` records, one per name, and is the
-only place names are looked up: ``build``, ``list_models``, the command line,
-training and the weights registry all come here.
+Each family of ``architectures`` (``architectures.family.MODULES``) gives
+its rows, one ``ModelEntry`` (``family.Row``) per name; this module gathers
+them and is the only place names are looked up: ``build``, ``list_models``,
+the command line, training and the weights registry all come here.
 
 Families:
     ``"imagenet"``: ResNet-18 ... ResNeXt-101 (keras.applications' names and
@@ -34,144 +32,29 @@ Example:
     >>> model = keras_resnet.build("resnet56")      # a CIFAR net, 10 classes
 """
 
-import dataclasses
 import functools
 import inspect
-import re
 
 from keras_resnet import preprocessing
 from keras_resnet import weights as weights_lib
-from keras_resnet.architectures import cifar, common, densenet, resnet
+from keras_resnet.architectures import family
 
-FAMILIES = ("imagenet", "cifar", "demo")
+#: The groups ``list_models(family=...)`` takes.
+FAMILIES = family.GROUPS
 
-# Networks trained from scratch here scale inputs to [-1, 1].
-_FROM_SCRATCH_PREPROCESSING = "tf"
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelEntry:
-    """One named model.
-
-    Attributes:
-        name: The name users pass to ``build`` (``"resnet50"``).
-        family: ``"imagenet"``, ``"cifar"`` or ``"demo"``.
-        builder: Function taking the family's builder arguments
-            (``include_top``, ``weights``, ``input_shape``, ``classes`` ...)
-            and returning a ``keras.Model``.
-        depth: Weighted layers (the number in the paper's names).
-        default_size: The resolution the family is built and trained at.
-        preprocessing: The ``preprocess_input`` mode of the family.
-        plain: Whether it is a plain (shortcut-free) network.
-    """
-
-    name: str
-    family: str
-    builder: callable
-    depth: int
-    default_size: int
-    preprocessing: str
-    plain: bool = False
-
-    @property
-    def takes_registered_weights(self):
-        """Whether ``weights=`` may name a registered tag (only the ImageNet family)."""
-        return self.family == "imagenet" and not self.plain
-
-
-def _plain_resnet(key):
-    """The ImageNet row ``key`` without shortcuts, whatever ``shortcut`` says."""
-
-    def builder(*args, **kwargs):
-        kwargs["shortcut"] = None
-        return resnet.from_table(key, *args, **kwargs)
-
-    builder.__signature__ = inspect.signature(functools.partial(resnet.from_table, key))
-    return builder
-
-
-def _small_resnet(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    *,
-    model_name=cifar.SMALL_RESNET.replace("-", "_"),
-):
-    """``cifar.small_resnet`` with the builders' signature (a classifier only)."""
-    if not include_top or pooling is not None:
-        raise ValueError(
-            f"{cifar.SMALL_RESNET} is built as a whole classifier: include_top=True, "
-            "no pooling."
-        )
-    if classifier_activation != "softmax":
-        raise ValueError(
-            f"{cifar.SMALL_RESNET} ends in softmax. "
-            f"Received: classifier_activation={classifier_activation!r}"
-        )
-    return cifar.small_resnet(
-        input_shape or common.image_shape(32),
-        classes,
-        name=model_name,
-        input_tensor=input_tensor,
-        weights=None if weights == "none" else weights,
-    )
-
-
-def _make_entries():
-    entries = []
-    for key, arch in resnet.ARCHITECTURES.items():
-        builder = functools.partial(resnet.from_table, key)
-        entries.append(
-            ModelEntry(key, "imagenet", builder, arch.depth, arch.default_size, arch.preprocessing)
-        )
-    for key in resnet.plain_names():
-        arch = resnet.ARCHITECTURES[key.replace("plain", "resnet", 1)]
-        entries.append(
-            ModelEntry(
-                key, "imagenet", _plain_resnet(key.replace("plain", "resnet", 1)),
-                arch.depth, arch.default_size, arch.preprocessing, plain=True,
-            )
-        )
-    for key, arch in densenet.ARCHITECTURES.items():
-        builder = functools.partial(densenet.from_table, key)
-        entries.append(
-            ModelEntry(key, "imagenet", builder, arch.depth, arch.default_size, arch.preprocessing)
-        )
-    for key, arch in cifar.CIFAR_ARCHITECTURES.items():
-        builder = functools.partial(cifar.from_table, arch, key)
-        entries.append(
-            ModelEntry(key, "cifar", builder, arch.depth, 32, _FROM_SCRATCH_PREPROCESSING)
-        )
-    for depth in cifar.PLAIN_DEPTHS:
-        entries.append(_plain_cifar_entry(depth))
-    for key, arch in densenet.CIFAR_ARCHITECTURES.items():
-        builder = functools.partial(densenet.cifar_from_table, key)
-        entries.append(
-            ModelEntry(key, "cifar", builder, arch.depth, arch.default_size, arch.preprocessing)
-        )
-    entries.append(
-        ModelEntry(
-            cifar.SMALL_RESNET, "demo", _small_resnet, 8, 32, _FROM_SCRATCH_PREPROCESSING
-        )
-    )
-    return {_normalize(entry.name): entry for entry in entries}
-
-
-def _plain_cifar_entry(depth):
-    arch = cifar.plain_architecture(depth)
-    key = f"plain{depth}"
-    return ModelEntry(
-        key, "cifar", functools.partial(cifar.from_table, arch, key), arch.depth, 32,
-        _FROM_SCRATCH_PREPROCESSING, plain=True,
-    )
+#: One named model: a row of its family (``architectures.family.Row``).
+ModelEntry = family.Row
 
 
 def _normalize(name):
     return str(name).lower().replace("-", "").replace("_", "")
+
+
+def _make_entries():
+    rows = [row for fam in family.families() for row in fam.rows]
+    # Grouped as ``list_models`` lists them, each group in its families' order.
+    rows.sort(key=lambda row: FAMILIES.index(row.family))
+    return {_normalize(row.name): row for row in rows}
 
 
 _ENTRIES = _make_entries()
@@ -208,10 +91,9 @@ def get(name):
     """
     key = _normalize(name)
     entry = _ENTRIES.get(key)
-    if entry is None:
-        match = re.fullmatch(r"plain(\d+)", key)
-        if match and cifar.plain_architecture(int(match.group(1))) is not None:
-            entry = _plain_cifar_entry(int(match.group(1)))
+    for fam in family.families():
+        if entry is None and fam.find is not None:
+            entry = fam.find(key)
     if entry is None:
         raise ValueError(
             f"Unknown model {name!r}. Known models: "

@@ -25,7 +25,7 @@ pooling ones build torchvision's and timm's layouts (``table``).
 
 from keras import layers
 
-from keras_resnet.architectures import attention, residual
+from keras_resnet.architectures import branch, residual
 from keras_resnet.architectures.basic import basic_block, basic_stack  # noqa: F401
 from keras_resnet.architectures.grouped import block3, stack3  # noqa: F401
 
@@ -65,107 +65,29 @@ def block1(
         stride: Stride of the first layer (and of the projection shortcut).
         conv_shortcut: Use a 1x1 projection shortcut if True, identity if False.
         name: Block label, prefix of every layer name.
-        options: A ``BlockOptions``; the default builds Keras's block.
-        survival_prob: Stochastic-depth survival probability of the
-            residual branch; 1.0 adds no layer.
-        dilation: The dilation rate of the block's stage, 1 unless its
-            stride was given up for an output stride under 32; the middle
-            convolution's unless ``first_dilation`` is given.
-        first_dilation: The middle convolution's dilation rate, None for
-            ``dilation``: the first block of a dilated stage keeps the
-            previous stage's rate (torchvision's ``previous_dilation``,
-            timm's ``first_dilation``).
+        options, survival_prob, dilation, first_dilation: Every block's
+            (``branch``'s module docstring).
 
     Returns:
         Output tensor of the block.
     """
-
-    rate = first_dilation or dilation
-
-    def project():
-        source, conv_stride = residual.projection_input(x, stride, options, name, dilation)
-        shortcut = layers.Conv2D(
-            4 * filters, 1, strides=conv_stride, name=name + "_0_conv"
-        )(source)
-        return residual.batch_norm(name + "_0_bn", epsilon=options.bn_epsilon)(shortcut)
-
-    shortcut = residual.shortcut_branch(
-        x, 4 * filters, stride, conv_shortcut, options, name, project
+    shortcut = branch.shortcut(
+        x, 4 * filters, stride, conv_shortcut, options, name, dilation=dilation
     )
-
-    x = layers.Conv2D(filters, 1, strides=stride, name=name + "_1_conv")(x)
-    x = residual.batch_norm(name + "_1_bn", epsilon=options.bn_epsilon)(x)
-    x = layers.Activation("relu", name=name + "_1_relu")(x)
-
-    # Stride 1 here: "same" pads ``rate`` on every side, as PyTorch's
+    x = branch.conv_bn_relu(x, filters, 1, name + "_1", options, strides=stride)
+    # Stride 1 here: "same" pads the rate on every side, as PyTorch's
     # padding=dilation does.
-    x = layers.Conv2D(
-        filters, kernel_size, padding="same", dilation_rate=rate, name=name + "_2_conv"
-    )(x)
-    x = residual.batch_norm(name + "_2_bn", epsilon=options.bn_epsilon)(x)
-    x = layers.Activation("relu", name=name + "_2_relu")(x)
-
-    x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
-    x = residual.batch_norm(name + "_3_bn", options.zero_init_gamma, options.bn_epsilon)(x)
-    x = attention.apply(x, options, name)
-
-    x = residual.merge(shortcut, x, name, survival_prob, name + "_add")
-    return layers.Activation("relu", name=name + "_out")(x)
-
-
-def stack1(
-    x,
-    filters,
-    blocks,
-    stride1=2,
-    name=None,
-    *,
-    options=DEFAULT_OPTIONS,
-    survival_probs=None,
-    dilation=1,
-    first_dilation=None,
-):
-    """A stage of v1 bottleneck blocks; the first one projects and strides.
-
-    Args:
-        x: Input tensor.
-        filters: Bottleneck width of every block in the stage.
-        blocks: Number of blocks.
-        stride1: Stride of the first block.
-        name: Stage label (``conv2`` ... ``conv5``).
-        options: A ``BlockOptions`` for every block of the stage.
-        survival_probs: One stochastic-depth survival probability per
-            block, or None for none.
-        dilation: Dilation rate of the stage's middle convolutions (1 unless
-            the stage gave up its stride for a smaller output stride).
-        first_dilation: The first block's rate, the previous stage's; None
-            for ``dilation``.
-
-    Returns:
-        Output tensor of the stage.
-    """
-    probs = residual.check_survival_probs(survival_probs, blocks)
-    x = block1(
-        x,
-        filters,
-        stride=stride1,
-        name=name + "_block1",
-        options=options,
-        survival_prob=probs[0],
-        dilation=dilation,
-        first_dilation=first_dilation,
+    x = branch.conv_bn_relu(
+        x, filters, kernel_size, name + "_2", options, padding="same",
+        dilation_rate=first_dilation or dilation,
     )
-    for i in range(2, blocks + 1):
-        x = block1(
-            x,
-            filters,
-            conv_shortcut=False,
-            name=f"{name}_block{i}",
-            options=options,
-            survival_prob=probs[i - 1],
-            dilation=dilation,
-        )
-    return x
+    x = branch.conv_bn_relu(x, 4 * filters, 1, name + "_3", options, last=True)
+    return branch.close(x, shortcut, name + "_3_bn", options, name, survival_prob)
+
+
+stack1 = branch.stack_of(
+    block1, "stack1", "A stage of v1 bottleneck blocks; the first one projects and strides."
+)
 
 
 def block2(
@@ -190,16 +112,8 @@ def block2(
         stride: Stride of the middle convolution (and of the shortcut).
         conv_shortcut: Use a 1x1 projection shortcut if True, identity if False.
         name: Block label, prefix of every layer name.
-        options: A ``BlockOptions``; the default builds Keras's block.
-        survival_prob: Stochastic-depth survival probability of the
-            residual branch; 1.0 adds no layer.
-        dilation: The dilation rate of the block's stage, 1 unless its
-            stride was given up for an output stride under 32; the middle
-            convolution's unless ``first_dilation`` is given.
-        first_dilation: The middle convolution's dilation rate, None for
-            ``dilation``: the first block of a dilated stage keeps the
-            previous stage's rate (torchvision's ``previous_dilation``,
-            timm's ``first_dilation``).
+        options, survival_prob, dilation, first_dilation: Every block's
+            (``branch``'s module docstring).
 
     Returns:
         Output tensor of the block.
@@ -223,16 +137,9 @@ def block2(
     preact = residual.batch_norm(name + "_preact_bn", epsilon=options.bn_epsilon)(x)
     preact = layers.Activation("relu", name=name + "_preact_relu")(preact)
 
-    rate = first_dilation or dilation
-
-    def project():
-        source, conv_stride = residual.projection_input(preact, stride, options, name, dilation)
-        return layers.Conv2D(
-            4 * filters, 1, strides=conv_stride, name=name + "_0_conv"
-        )(source)
-
-    shortcut = residual.shortcut_branch(
-        x, 4 * filters, stride, conv_shortcut, options, name, project
+    shortcut = branch.shortcut(
+        x, 4 * filters, stride, conv_shortcut, options, name, dilation=dilation, source=preact,
+        normalize=False,
     )
     if shortcut is x and stride > 1:
         # A 1x1 max-pool is strided subsampling: the identity at a lower
@@ -240,24 +147,12 @@ def block2(
         # the auto-generated names agree too.
         shortcut = layers.MaxPooling2D(1, strides=stride)(x)
 
-    x = layers.Conv2D(
-        filters, 1, strides=1, use_bias=False, name=name + "_1_conv"
-    )(preact)
-    x = residual.batch_norm(name + "_1_bn", epsilon=options.bn_epsilon)(x)
-    x = layers.Activation("relu", name=name + "_1_relu")(x)
-
-    x = layers.ZeroPadding2D(padding=((rate, rate), (rate, rate)), name=name + "_2_pad")(x)
-    x = layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=stride,
-        dilation_rate=rate,
-        use_bias=False,
-        name=name + "_2_conv",
-    )(x)
-    x = residual.batch_norm(name + "_2_bn", epsilon=options.bn_epsilon)(x)
-    x = layers.Activation("relu", name=name + "_2_relu")(x)
-
+    x = branch.conv_bn_relu(preact, filters, 1, name + "_1", options, strides=1, use_bias=False)
+    rate = first_dilation or dilation
+    x = branch.conv_bn_relu(
+        x, filters, kernel_size, name + "_2", options, pad=rate, strides=stride,
+        dilation_rate=rate, use_bias=False,
+    )
     x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
     return residual.merge(shortcut, x, name, survival_prob, name + "_out")
 
@@ -282,9 +177,7 @@ def stack2(
         stride1: Stride of the last block (Keras's v2 downsamples at the end
             of a stage, not at its start).
         name: Stage label (``conv2`` ... ``conv5``).
-        options: A ``BlockOptions`` for every block of the stage.
-        survival_probs: One stochastic-depth survival probability per
-            block, or None for none.
+        options, survival_probs: Every stack's (``branch``'s module docstring).
         dilation: Dilation rate of every block of the stage, the striding
             last one included: it runs at the stage's resolution. When that
             stride is given up, the stages after it take twice the rate.

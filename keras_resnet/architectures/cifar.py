@@ -29,12 +29,13 @@ Example:
 
 import dataclasses
 import functools
+import re
 
 from keras import layers
 
 from keras_resnet import _deprecated
 from keras_resnet import weights as weights_lib
-from keras_resnet.architectures import blocks, common, residual, units
+from keras_resnet.architectures import blocks, common, family, residual, units
 
 # Re-exported: users of the 1,000-layer nets wrap clone_model/load_model in it.
 from keras_resnet.architectures.common import deep_graph_recursion  # noqa: F401
@@ -189,19 +190,9 @@ def CifarResNet(
     # A file goes through the package's loader, which checks it against the
     # network before assigning anything.
     return common.classifier(
-        body,
-        name=model_name,
-        weights_name=model_name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        preact=preact if unit is None else False,
-        default_size=32,
-        min_size=8,
+        body, include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name=model_name, weights_name=model_name,
+        preact=preact if unit is None else False, default_size=32, min_size=8,
     )
 
 
@@ -211,19 +202,13 @@ _FAMILY_DEFAULT = "family default"
 def from_table(
     arch,
     name,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
     *,
     shortcut=_FAMILY_DEFAULT,
     survival_prob=None,
     zero_init_gamma=False,
     unit=None,
     model_name=None,
+    **arguments,
 ):
     """Builds one CIFAR network from its ``CifarArchitecture``.
 
@@ -236,8 +221,6 @@ def from_table(
         arch: A ``CifarArchitecture`` (a row of ``CIFAR_ARCHITECTURES``, or
             ``plain_architecture(depth)``).
         name: The model's default name.
-        include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation: As for ``CifarResNet``.
         shortcut: ``"A"``, ``"B"``, ``"C"`` or ``None`` (plain); defaults to
             the paper's: ``"A"`` for the basic nets, ``"B"`` for the
             pre-activation ones.
@@ -256,6 +239,9 @@ def from_table(
             do. The bottleneck nets take every unit too (the paper's
             ResNet-164 rows).
         model_name: The model's name; defaults to ``name``.
+        **arguments: keras.applications' arguments (``include_top``,
+            ``weights``, ``input_tensor``, ``input_shape``, ``pooling``,
+            ``classes``, ``classifier_activation``), as for ``CifarResNet``.
 
     Returns:
         A ``keras.Model``.
@@ -273,24 +259,24 @@ def from_table(
         preact=arch.preact,
         unit=unit,
         model_name=model_name or name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
+        **arguments,
     )
 
 
-def _builder(key, public_name, reference):
+_OPTIONS = {"shortcut": _FAMILY_DEFAULT, "survival_prob": None, "zero_init_gamma": False,
+            "unit": None}
+
+
+def _builder(key, public_name, name_arg="name"):
+    """A builder of the row ``key``: ``ResNet56`` ..., or the catalogue's ``resnet56``."""
     plain = key.startswith("plain")
     arch = plain_architecture(int(key[len("plain") :])) if plain else CIFAR_ARCHITECTURES[key]
-
     if plain:
         what = f"the plain {arch.depth}-layer CIFAR network (no shortcuts; Figure 6)"
+    elif arch.preact:
+        what = f"the {arch.depth}-layer CIFAR network (He et al. 2016, pre-activation bottlenecks)"
     else:
-        what = f"the {arch.depth}-layer CIFAR network ({reference})"
+        what = f"the {arch.depth}-layer CIFAR network (He et al. 2015, option A shortcuts)"
     doc = f"""Instantiates {public_name}, {what}.
 
     Args:
@@ -301,7 +287,7 @@ def _builder(key, public_name, reference):
         pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
         classes: Number of classes of the classifier (10).
         classifier_activation: Activation of the classifier, ``None`` for logits.
-        name: The model's name (None: ``"{key}"``).
+        {name_arg}: The model's name (None: ``"{key}"``).
         shortcut, survival_prob, zero_init_gamma, unit: As for
             ``cifar.from_table`` (``unit``: the residual unit, He et al.
             2016, Figure 4).
@@ -314,36 +300,24 @@ def _builder(key, public_name, reference):
         >>> model.compile("sgd", "sparse_categorical_crossentropy")
     """
     return common.named_builder(
-        functools.partial(from_table, arch, key),
-        public_name,
-        doc,
-        name=None,
-        weights=None,
-        classes=10,
-        options={
-            "shortcut": _FAMILY_DEFAULT,
-            "survival_prob": None,
-            "zero_init_gamma": False,
-            "unit": None,
-        },
+        functools.partial(from_table, arch, key), public_name, doc, name=None, weights=None,
+        classes=10, options=_OPTIONS, name_arg=name_arg,
     )
 
 
-_V1 = "He et al. 2015, option A shortcuts"
-_V2 = "He et al. 2016, pre-activation bottlenecks"
-ResNet20 = _builder("resnet20", "ResNet20", _V1)
-ResNet32 = _builder("resnet32", "ResNet32", _V1)
-ResNet44 = _builder("resnet44", "ResNet44", _V1)
-ResNet56 = _builder("resnet56", "ResNet56", _V1)
-ResNet110 = _builder("resnet110", "ResNet110", _V1)
-ResNet1202 = _builder("resnet1202", "ResNet1202", _V1)
-PreActResNet164 = _builder("preactresnet164", "PreActResNet164", _V2)
-PreActResNet1001 = _builder("preactresnet1001", "PreActResNet1001", _V2)
-Plain20 = _builder("plain20", "Plain20", None)
-Plain32 = _builder("plain32", "Plain32", None)
-Plain44 = _builder("plain44", "Plain44", None)
-Plain56 = _builder("plain56", "Plain56", None)
-Plain110 = _builder("plain110", "Plain110", None)
+ResNet20 = _builder("resnet20", "ResNet20")
+ResNet32 = _builder("resnet32", "ResNet32")
+ResNet44 = _builder("resnet44", "ResNet44")
+ResNet56 = _builder("resnet56", "ResNet56")
+ResNet110 = _builder("resnet110", "ResNet110")
+ResNet1202 = _builder("resnet1202", "ResNet1202")
+PreActResNet164 = _builder("preactresnet164", "PreActResNet164")
+PreActResNet1001 = _builder("preactresnet1001", "PreActResNet1001")
+Plain20 = _builder("plain20", "Plain20")
+Plain32 = _builder("plain32", "Plain32")
+Plain44 = _builder("plain44", "Plain44")
+Plain56 = _builder("plain56", "Plain56")
+Plain110 = _builder("plain110", "Plain110")
 
 # The demo's network, not a network of the paper: see ``small_resnet``.
 SMALL_RESNET = "small-resnet"
@@ -398,6 +372,68 @@ def small_resnet(
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = bn_momentum
     return model
+
+
+def _small_resnet(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    *,
+    model_name=SMALL_RESNET.replace("-", "_"),
+):
+    """``small_resnet`` as a catalogue row (a whole classifier only)."""
+    if not include_top or pooling is not None:
+        raise ValueError(
+            f"{SMALL_RESNET} is built as a whole classifier: include_top=True, no pooling."
+        )
+    if classifier_activation != "softmax":
+        raise ValueError(
+            f"{SMALL_RESNET} ends in softmax. "
+            f"Received: classifier_activation={classifier_activation!r}"
+        )
+    return small_resnet(
+        input_shape or common.image_shape(32),
+        classes,
+        name=model_name,
+        input_tensor=input_tensor,
+        weights=None if weights == "none" else weights,
+    )
+
+
+# Networks trained from scratch here scale inputs to [-1, 1].
+_FROM_SCRATCH_PREPROCESSING = "tf"
+
+
+def _row(key):
+    arch = plain_architecture(int(key[len("plain") :])) if key.startswith("plain") else (
+        CIFAR_ARCHITECTURES[key]
+    )
+    return family.Row(
+        key, "cifar", _builder(key, key, name_arg="model_name"), arch.depth, 32,
+        _FROM_SCRATCH_PREPROCESSING, plain=arch.shortcut is None,
+    )
+
+
+def _find(name):
+    """The row of ``plainN`` for any CIFAR depth ``N = 6n + 2``, or None."""
+    match = re.fullmatch(r"plain(\d+)", name)
+    if match and plain_architecture(int(match.group(1))) is not None:
+        return _row(name)
+    return None
+
+
+FAMILY = family.Family(
+    rows=(
+        *(_row(key) for key in CIFAR_ARCHITECTURES),
+        *(_row(f"plain{depth}") for depth in PLAIN_DEPTHS),
+        family.Row(SMALL_RESNET, "demo", _small_resnet, 8, 32, _FROM_SCRATCH_PREPROCESSING),
+    ),
+    find=_find,
+)
 
 
 # `cifar.build` and `cifar.list_models` are now the catalogue's

@@ -200,9 +200,6 @@ def head(x, *, preact, include_top, pooling, classes, classifier_activation):
 
 def classifier(
     body,
-    *,
-    name,
-    weights_name,
     include_top,
     weights,
     input_tensor,
@@ -210,6 +207,9 @@ def classifier(
     pooling,
     classes,
     classifier_activation,
+    *,
+    name,
+    weights_name,
     preact=False,
     default_size=224,
     min_size=32,
@@ -267,15 +267,20 @@ def classifier(
     return weights_lib.load_source(model, source)
 
 
-def named_builder(build, public_name, doc, *, name, weights="imagenet", classes=1000, options=None):
-    """Makes a named builder (``ResNet50``, ``DenseNet121``, ``ResNet56`` ...) over ``build``.
+def named_builder(
+    build, public_name, doc, *, name, weights="imagenet", classes=1000, options=None,
+    name_arg="name",
+):
+    """Makes a builder with keras.applications' signature over ``build``.
 
-    The builder takes keras.applications' arguments in its order
-    (``include_top``, ``weights``, ``input_tensor``, ``input_shape``,
-    ``pooling``, ``classes``, ``classifier_activation``, ``name``), then the
-    family's ``options`` keyword-only, and shows that signature to
-    ``inspect`` and ``help``; it calls ``build`` with them all, ``name``
-    passed as ``model_name``.
+    Every builder of the package is made here: the named ones (``ResNet50``,
+    ``DenseNet121``, ``ResNet56`` ...) and the catalogue's rows
+    (``keras_resnet.build(name)``). The builder takes keras.applications'
+    arguments in its order (``include_top``, ``weights``, ``input_tensor``,
+    ``input_shape``, ``pooling``, ``classes``, ``classifier_activation``, and
+    the model's name as ``name_arg``), then the family's ``options``
+    keyword-only, and shows that signature to ``inspect`` and ``help``; it
+    calls ``build`` with them all, the name passed as ``model_name``.
 
     Args:
         build: The family's function of those arguments (``from_table`` with
@@ -284,6 +289,8 @@ def named_builder(build, public_name, doc, *, name, weights="imagenet", classes=
         doc: Its docstring.
         name, weights, classes: The defaults of those arguments.
         options: The family's keyword-only arguments and their defaults.
+        name_arg: What the name argument is called: keras.applications'
+            ``"name"``, or the catalogue's ``"model_name"``.
 
     Returns:
         The builder.
@@ -300,7 +307,7 @@ def named_builder(build, public_name, doc, *, name, weights="imagenet", classes=
                 ("pooling", None),
                 ("classes", classes),
                 ("classifier_activation", "softmax"),
-                ("name", name),
+                (name_arg, name),
             )
         ]
         + [
@@ -316,7 +323,7 @@ def named_builder(build, public_name, doc, *, name, weights="imagenet", classes=
             raise TypeError(f"{public_name}(): {error}") from None
         bound.apply_defaults()
         arguments = dict(bound.arguments)
-        arguments["model_name"] = arguments.pop("name")
+        arguments["model_name"] = arguments.pop(name_arg)
         return build(**arguments)
 
     builder.__signature__ = signature

@@ -34,7 +34,7 @@ import functools
 
 from keras import layers
 
-from keras_resnet.architectures import common, residual
+from keras_resnet.architectures import common, family, residual
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,67 +240,50 @@ def DenseNet(
     # Keras's files name the stem "conv1/conv" (Keras 2 allowed "/"): they
     # match by order, the classifier left out when it stays fresh.
     return common.classifier(
-        body,
-        name=name,
-        weights_name=weights_name or name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
+        body, include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name=name, weights_name=weights_name or name,
         default_size=arch.default_size,
         # Two halvings (CIFAR) or five (ImageNet) must leave a pixel.
         min_size=8 if arch.cifar else 32,
     )
 
 
-def from_table(
-    key,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    *,
-    model_name=None,
-):
+def from_table(key, *, model_name=None, output_stride=32, **arguments):
     """Builds the row ``key`` of ``ARCHITECTURES`` or ``CIFAR_ARCHITECTURES``.
 
-    ``keras_resnet.build(name)`` (the catalogue) finds rows by name and calls
-    this (``cifar_from_table`` for CIFAR rows, with that family's defaults);
-    the named builders call it directly.
+    The catalogue's rows (``keras_resnet.build(name)``) and the named
+    builders (``DenseNet121`` ...) call this, through
+    ``common.named_builder``.
 
     Args:
         key: A key of either table (``"densenet121"``, ``"densenet_bc100_k12"``).
-        include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation: As for ``DenseNet``.
         model_name: The Keras model's name; defaults to ``key``.
+        output_stride: 32 only: DenseNet's transitions pool, and a dilated
+            DenseNet is no published network (taken so that every
+            ImageNet row answers ``output_stride``).
+        **arguments: keras.applications' arguments, as for ``DenseNet``.
 
     Returns:
         A ``keras.Model``.
     """
+    if output_stride != 32:
+        raise ValueError(
+            "`output_stride` should be 32 for DenseNet (its transitions pool; "
+            f"dilation is for the ResNets). Received: output_stride={output_stride!r} "
+            f"with name={key!r}"
+        )
     arch = ARCHITECTURES.get(key) or CIFAR_ARCHITECTURES[key]
-    return DenseNet(
-        arch,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        name=model_name or key,
-        weights_name=key,
-    )
+    return DenseNet(arch, name=model_name or key, weights_name=key, **arguments)
 
 
-def _builder(key, public_name, origin):
+#: The level each ImageNet DenseNet feature backbone reads: the BN-ReLU
+#: after each dense block, a transition's, then the final one.
+FEATURE_LAYERS = {"C2": "pool2_relu", "C3": "pool3_relu", "C4": "pool4_relu", "C5": "relu"}
+
+
+def _doc(key, public_name, origin):
     arch = ARCHITECTURES[key]
-    doc = f"""Instantiates {public_name} (growth rate {arch.growth_rate}, blocks {arch.block_sizes}).
+    return f"""Instantiates {public_name} (growth rate {arch.growth_rate}, blocks {arch.block_sizes}).
 
     Huang et al. 2017, "Densely Connected Convolutional Networks", Table 1.
     {origin}
@@ -324,7 +307,12 @@ def _builder(key, public_name, origin):
     Example:
         >>> base = {public_name}(weights=None, include_top=False, pooling="avg")
     """
-    return common.named_builder(functools.partial(from_table, key), public_name, doc, name=key)
+
+
+def _builder(key, public_name, origin):
+    return common.named_builder(
+        functools.partial(from_table, key), public_name, _doc(key, public_name, origin), name=key
+    )
 
 
 _KERAS = """The same call as ``keras.applications.{}``; layer names and order
@@ -340,27 +328,26 @@ DenseNet161 = _builder(
 )
 
 
-def cifar_from_table(
-    key,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    *,
-    model_name=None,
-):
-    """``from_table`` with the CIFAR family's defaults: no weights, 10 classes, 32x32 inputs."""
-    return from_table(
+def _row(key, arch):
+    imagenet = not arch.cifar
+    builder = common.named_builder(
+        functools.partial(from_table, key),
         key,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        model_name=model_name,
+        f"The catalogue's ``{key}``: ``densenet.from_table({key!r}, ...)``, keras.applications' "
+        "arguments.",
+        name=None,
+        weights="imagenet" if imagenet else None,
+        classes=1000 if imagenet else 10,
+        options={"output_stride": 32},
+        name_arg="model_name",
     )
+    return family.Row(
+        key, "imagenet" if imagenet else "cifar", builder, arch.depth, arch.default_size,
+        arch.preprocessing, feature_layers=FEATURE_LAYERS if imagenet else None,
+    )
+
+
+FAMILY = family.Family(
+    rows=tuple(_row(key, arch) for key, arch in {**ARCHITECTURES, **CIFAR_ARCHITECTURES}.items()),
+    exports=("DenseNet121", "DenseNet169", "DenseNet201", "DenseNet161"),
+)

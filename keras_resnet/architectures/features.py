@@ -57,15 +57,24 @@ References:
 
 import keras
 
-from keras_resnet.architectures import blocks, densenet, resnet
-from keras_resnet.architectures.table import ARCHITECTURES
+from keras_resnet.architectures import family, resnet
 
 #: The feature levels, finest first; ``C{k}`` has stride ``2**k``.
 LEVELS = ("C2", "C3", "C4", "C5")
 
-#: Every network ``feature_backbone`` takes: the ResNet depth table, then
-#: the ImageNet DenseNets.
-NETWORKS = (*ARCHITECTURES, *densenet.ARCHITECTURES)
+
+def _rows():
+    return {
+        row.name: row
+        for fam in family.families()
+        for row in fam.rows
+        if row.feature_layers is not None
+    }
+
+
+#: Every network ``feature_backbone`` takes: each family's rows that name
+#: their feature layers (the ResNet depth table, then the ImageNet DenseNets).
+NETWORKS = tuple(_rows())
 
 
 def level_layers(name):
@@ -83,17 +92,7 @@ def level_layers(name):
         ValueError: For a name that is not in ``NETWORKS``.
     """
     _check_name(name)
-    if name in densenet.ARCHITECTURES:
-        # The BN-ReLU after each block: a transition's, then the final one.
-        return {"C2": "pool2_relu", "C3": "pool3_relu", "C4": "pool4_relu", "C5": "relu"}
-    arch = ARCHITECTURES[name]
-    layers = {}
-    for i, (level, num_blocks) in enumerate(zip(LEVELS, arch.stage_sizes)):
-        # Keras's v2 downsamples in a stage's last block: the level is the
-        # block before it, still at the stage's resolution.
-        last = num_blocks - 1 if arch.stack is blocks.stack2 and arch.strides[i] > 1 else num_blocks
-        layers[level] = f"conv{i + 2}_block{last}_out"
-    return layers
+    return dict(_rows()[name].feature_layers)
 
 
 def feature_backbone(
@@ -154,29 +153,13 @@ def feature_backbone(
     layer_names = level_layers(name)
     levels = _check_levels(levels)
     resnet.check_output_stride(output_stride)
-    if name in densenet.ARCHITECTURES:
-        if output_stride != 32:
-            raise ValueError(
-                "`output_stride` should be 32 for DenseNet (its transitions pool; "
-                f"dilation is for the ResNets). Received: output_stride={output_stride!r} "
-                f"with name={name!r}"
-            )
-        model = densenet.from_table(
-            name,
-            include_top=False,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-        )
-    else:
-        model = resnet.from_table(
-            name,
-            include_top=False,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            output_stride=output_stride,
-        )
+    model = _rows()[name].builder(
+        include_top=False,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        output_stride=output_stride,
+    )
     outputs = {level: model.get_layer(layer_names[level]).output for level in levels}
     return keras.Model(model.input, outputs, name=f"{name}_features")
 

@@ -8,9 +8,7 @@ bottleneck of torchvision's and timm's layouts (the stride on the 3x3,
 both functions, their public home.
 """
 
-from keras import layers
-
-from keras_resnet.architectures import attention, residual
+from keras_resnet.architectures import branch
 from keras_resnet.architectures.residual import DEFAULT_OPTIONS
 
 
@@ -50,16 +48,8 @@ def block3(
         groups: Number of groups (the "cardinality").
         conv_shortcut: Use a 1x1 projection shortcut if True, identity if False.
         name: Block label, prefix of every layer name.
-        options: A ``BlockOptions``; the default builds Keras's block.
-        survival_prob: Stochastic-depth survival probability of the
-            residual branch; 1.0 adds no layer.
-        dilation: The dilation rate of the block's stage, 1 unless its
-            stride was given up for an output stride under 32; the middle
-            convolution's unless ``first_dilation`` is given.
-        first_dilation: The middle convolution's dilation rate, None for
-            ``dilation``: the first block of a dilated stage keeps the
-            previous stage's rate (torchvision's ``previous_dilation``,
-            timm's ``first_dilation``).
+        options, survival_prob, dilation, first_dilation: Every block's
+            (``branch``'s module docstring).
         out_filters: Output channels of the block; None for Keras's
             ``(64 // groups) * filters``.
 
@@ -73,42 +63,17 @@ def block3(
         )
     out_channels = out_filters or (64 // groups) * filters
     rate = first_dilation or dilation
-
-    def project():
-        source, conv_stride = residual.projection_input(x, stride, options, name, dilation)
-        shortcut = layers.Conv2D(
-            out_channels, 1, strides=conv_stride, use_bias=False, name=name + "_0_conv"
-        )(source)
-        return residual.batch_norm(name + "_0_bn", epsilon=options.bn_epsilon)(shortcut)
-
-    shortcut = residual.shortcut_branch(
-        x, out_channels, stride, conv_shortcut, options, name, project
+    shortcut = branch.shortcut(
+        x, out_channels, stride, conv_shortcut, options, name, dilation=dilation, use_bias=False
     )
-
-    x = layers.Conv2D(filters, 1, use_bias=False, name=name + "_1_conv")(x)
-    x = residual.batch_norm(name + "_1_bn", epsilon=options.bn_epsilon)(x)
-    x = layers.Activation("relu", name=name + "_1_relu")(x)
-
+    x = branch.conv_bn_relu(x, filters, 1, name + "_1", options, use_bias=False)
     # PyTorch's padding=dilation: the same size out as in at stride 1.
-    x = layers.ZeroPadding2D(padding=((rate, rate), (rate, rate)), name=name + "_2_pad")(x)
-    x = layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=stride,
-        dilation_rate=rate,
-        groups=groups,
-        use_bias=False,
-        name=name + "_2_conv",
-    )(x)
-    x = residual.batch_norm(name + "_2_bn", epsilon=options.bn_epsilon)(x)
-    x = layers.Activation("relu", name=name + "_2_relu")(x)
-
-    x = layers.Conv2D(out_channels, 1, use_bias=False, name=name + "_3_conv")(x)
-    x = residual.batch_norm(name + "_3_bn", options.zero_init_gamma, options.bn_epsilon)(x)
-    x = attention.apply(x, options, name)
-
-    x = residual.merge(shortcut, x, name, survival_prob, name + "_add")
-    return layers.Activation("relu", name=name + "_out")(x)
+    x = branch.conv_bn_relu(
+        x, filters, kernel_size, name + "_2", options, pad=rate, strides=stride,
+        dilation_rate=rate, groups=groups, use_bias=False,
+    )
+    x = branch.conv_bn_relu(x, out_channels, 1, name + "_3", options, last=True, use_bias=False)
+    return branch.close(x, shortcut, name + "_3_bn", options, name, survival_prob)
 
 
 def stack3(
@@ -134,36 +99,14 @@ def stack3(
         stride1: Stride of the first block.
         groups: Number of groups of each grouped convolution.
         name: Stage label (``conv2`` ... ``conv5``).
-        options: A ``BlockOptions`` for every block of the stage.
-        survival_probs: One stochastic-depth survival probability per
-            block, or None for none.
-        dilation: Dilation rate of the stage's middle convolutions (1 unless
-            the stage gave up its stride for a smaller output stride).
-        first_dilation: The first block's rate, the previous stage's; None
-            for ``dilation``.
+        options, survival_probs, dilation, first_dilation: Every stack's
+            (``branch``'s module docstring).
         out_filters: Output channels of every block; None for Keras's rule.
 
     Returns:
         Output tensor of the stage.
     """
-    probs = residual.check_survival_probs(survival_probs, blocks)
-    kw = dict(groups=groups, options=options, out_filters=out_filters, dilation=dilation)
-    x = block3(
-        x,
-        filters,
-        stride=stride1,
-        name=name + "_block1",
-        survival_prob=probs[0],
-        first_dilation=first_dilation,
-        **kw,
+    return branch.repeat(
+        block3, x, filters, blocks, stride1, name, survival_probs, first_dilation=first_dilation,
+        groups=groups, options=options, out_filters=out_filters, dilation=dilation,
     )
-    for i in range(2, blocks + 1):
-        x = block3(
-            x,
-            filters,
-            conv_shortcut=False,
-            name=f"{name}_block{i}",
-            survival_prob=probs[i - 1],
-            **kw,
-        )
-    return x

@@ -22,7 +22,7 @@ from keras import layers
 
 from keras_resnet import _deprecated
 from keras_resnet import weights as weights_lib
-from keras_resnet.architectures import blocks, common, residual, stems
+from keras_resnet.architectures import blocks, common, family, residual, stems
 from keras_resnet.architectures.table import ARCHITECTURES, Architecture  # noqa: F401
 
 #: The output strides a network can be built with: the stem's 4 times
@@ -199,46 +199,33 @@ def ResNet(
         return stack_fn(x)
 
     return common.classifier(
-        body,
-        name=model_name,
-        weights_name=weights_name or model_name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        preact=preact,
-        default_size=default_size,
+        body, include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name=model_name, weights_name=weights_name or model_name,
+        preact=preact, default_size=default_size,
     )
 
 
 def from_table(
     key,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
     *,
+    weights="imagenet",
     shortcut="B",
     survival_prob=None,
     zero_init_gamma=False,
     model_name=None,
     output_stride=32,
+    **arguments,
 ):
     """Builds the row ``key`` of ``ARCHITECTURES``; the arguments are ``ResNet``'s.
 
-    ``keras_resnet.build(name)`` (the catalogue) finds rows by name and calls
-    this; the named builders (``ResNet50`` ...) call it directly.
+    The catalogue's rows (``keras_resnet.build(name)``) and the named
+    builders (``ResNet50`` ...) call this, through ``common.named_builder``.
 
     Args:
         key: A key of ``ARCHITECTURES`` (``"resnet50"``).
-        include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation: As for ``ResNet``.
+        weights, **arguments: keras.applications' arguments (``include_top``,
+            ``input_tensor``, ``input_shape``, ``pooling``, ``classes``,
+            ``classifier_activation``), as for ``ResNet``.
         shortcut: The paper's shortcut option (Table 3): ``"A"``
             (zero-padding, parameter-free), ``"B"`` (projection where the
             shape changes; Keras's, the default), ``"C"`` (projection
@@ -276,9 +263,6 @@ def from_table(
             "The published weights were trained with shortcut option 'B'; "
             f"use `weights=None` for other shortcuts. Received: shortcut={shortcut!r}"
         )
-    source = weights_lib.resolve_weights(
-        weights, model_name=key, include_top=include_top, classes=classes
-    )
     default_name = key if shortcut is not None else key.replace("resnet", "plain", 1)
     return ResNet(
         make_stack_fn(
@@ -288,40 +272,37 @@ def from_table(
         use_bias=arch.use_bias,
         model_name=model_name or default_name,
         weights_name=key,
-        include_top=include_top,
-        weights=source,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
+        weights=weights,
         stem_fn=arch.stem and functools.partial(arch.stem, epsilon=arch.bn_epsilon),
         pool_fn=(
             functools.partial(stems.conv_pool, epsilon=arch.bn_epsilon)
             if arch.stem_pool == "conv" else None
         ),
         default_size=arch.default_size,
+        **arguments,
     )
 
 
-def plain_names():
-    """The paper's plain networks: its basic-block rows (Keras's stem) without shortcuts."""
-    return [
-        key.replace("resnet", "plain", 1)
-        for key, arch in ARCHITECTURES.items()
-        if arch.stack is blocks.basic_stack and arch.stem is None
-    ]
+def feature_layers(arch):
+    """The layer read for each feature level ``C2`` ... ``C5`` of ``arch``.
+
+    Each level is a stage's last block output (``conv{k}_block{n}_out``).
+    Keras's v2 downsamples in a stage's last block: its level is the block
+    before, still at the stage's resolution (``features``' docstring).
+    """
+    names = {}
+    for i, num_blocks in enumerate(arch.stage_sizes):
+        last = num_blocks - 1 if arch.stack is blocks.stack2 and arch.strides[i] > 1 else num_blocks
+        names[f"C{i + 2}"] = f"conv{i + 2}_block{last}_out"
+    return names
 
 
-def _builder(key, public_name):
+#: The options every ImageNet ResNet takes besides keras.applications' arguments.
+_OPTIONS = {"shortcut": "B", "survival_prob": None, "zero_init_gamma": False, "output_stride": 32}
+
+
+def _doc(key, public_name):
     arch = ARCHITECTURES[key]
-
-    def build(*, model_name, shortcut, **arguments):
-        # Without shortcuts the default name becomes "plainN".
-        if shortcut is None and model_name == key:
-            model_name = None
-        return from_table(key, model_name=model_name, shortcut=shortcut, **arguments)
-
     if arch.stem is None:
         origin = f"""The same call as ``keras.applications.{public_name}`` where Keras has one;
     layer names and order match Keras's, so its weight files load unchanged."""
@@ -331,7 +312,7 @@ def _builder(key, public_name):
     PyTorch checkpoints load and give the same outputs. ``weights="imagenet"``
     takes the registered checkpoint with the best published top-1; ``keras-resnet
     weights list`` shows the others, which ``weights`` takes by tag."""
-    doc = f"""Instantiates {public_name} ({arch.depth} layers, stages {arch.stage_sizes}).
+    return f"""Instantiates {public_name} ({arch.depth} layers, stages {arch.stage_sizes}).
 
     {origin}
     Inputs are preprocessed with ``preprocess_input(x, mode="{arch.preprocessing}")``.
@@ -349,6 +330,7 @@ def _builder(key, public_name):
         survival_prob: Stochastic depth's last-block survival probability
             (0.5 in Huang et al.), None for none.
         zero_init_gamma: Zero the gamma of each residual branch's last BN.
+        output_stride: 32, 16 or 8 (the last stages dilated instead of strided).
 
     Returns:
         A ``keras.Model``.
@@ -356,13 +338,58 @@ def _builder(key, public_name):
     Example:
         >>> base = {public_name}(weights=None, include_top=False, pooling="avg")
     """
+
+
+#: The named builders, in the order they are defined below (``_builder`` adds each).
+_NAMED = []
+
+
+def _builder(key, public_name):
+    """``ResNet50`` and the others: the row ``key`` under keras.applications' name."""
+    _NAMED.append(public_name)
+
+    def build(*, model_name, shortcut, **arguments):
+        # Without shortcuts the default name becomes "plainN".
+        if shortcut is None and model_name == key:
+            model_name = None
+        return from_table(key, model_name=model_name, shortcut=shortcut, **arguments)
+
     return common.named_builder(
-        build,
-        public_name,
-        doc,
-        name=key,
-        options={"shortcut": "B", "survival_prob": None, "zero_init_gamma": False},
+        build, public_name, _doc(key, public_name), name=key, options=_OPTIONS
     )
+
+
+def _rows():
+    rows = []
+    for key, arch in ARCHITECTURES.items():
+        builder = common.named_builder(
+            functools.partial(from_table, key), key,
+            f"The catalogue's ``{key}``: ``resnet.from_table({key!r}, ...)``.",
+            name=None, options=_OPTIONS, name_arg="model_name",
+        )
+        rows.append(
+            family.Row(
+                key, "imagenet", builder, arch.depth, arch.default_size, arch.preprocessing,
+                feature_layers=feature_layers(arch), output_strides=OUTPUT_STRIDES,
+            )
+        )
+    # The paper's plain networks: its basic-block rows (Keras's stem) without shortcuts.
+    for key, arch in ARCHITECTURES.items():
+        if arch.stack is blocks.basic_stack and arch.stem is None:
+            plain = key.replace("resnet", "plain", 1)
+            builder = common.named_builder(
+                functools.partial(from_table, key, shortcut=None), plain,
+                f"The paper's plain {arch.depth}-layer network: ``{key}`` without shortcuts.",
+                name=None, options={"survival_prob": None, "zero_init_gamma": False},
+                name_arg="model_name",
+            )
+            rows.append(
+                family.Row(
+                    plain, "imagenet", builder, arch.depth, arch.default_size,
+                    arch.preprocessing, plain=True,
+                )
+            )
+    return tuple(rows)
 
 
 ResNet18 = _builder("resnet18", "ResNet18")
@@ -389,6 +416,8 @@ WideResNet101_2 = _builder("wide_resnet101_2", "WideResNet101_2")
 ResNeXt50_32x4d = _builder("resnext50_32x4d", "ResNeXt50_32x4d")
 ResNeXt101_32x8d = _builder("resnext101_32x8d", "ResNeXt101_32x8d")
 ResNeXt101_64x4d = _builder("resnext101_64x4d", "ResNeXt101_64x4d")
+
+FAMILY = family.Family(rows=_rows(), exports=("ARCHITECTURES", "ResNet", *_NAMED))
 
 
 # `build`, `list_models` and `preprocess_input_for` are now the catalogue's.
