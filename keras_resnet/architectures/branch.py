@@ -84,12 +84,12 @@ def close(x, shortcut_tensor, bn_name, options, name, survival_prob):
 
 
 def repeat(block, x, filters, num_blocks, stride1, name, survival_probs, *, first_dilation=None,
-           **block_args):
+           first_args=None, **block_args):
     """A stage: ``num_blocks`` blocks named ``{name}_block1`` ...; the first strides.
 
-    The first block takes ``stride1``, ``first_dilation`` and its own
-    default ``conv_shortcut`` (a projection where the block's rule wants
-    one); the others stride 1 and keep an identity shortcut
+    The first block takes ``stride1``, ``first_dilation`` and
+    ``first_args`` (by default its own ``conv_shortcut``: a projection where
+    the block's rule wants one); the others stride 1 and keep an identity shortcut
     (``conv_shortcut=False``) unless the options ask for a projection
     everywhere. ``block_args`` go to every block.
     """
@@ -101,6 +101,7 @@ def repeat(block, x, filters, num_blocks, stride1, name, survival_probs, *, firs
         name=name + "_block1",
         survival_prob=probs[0],
         first_dilation=first_dilation,
+        **(first_args or {}),
         **block_args,
     )
     for i in range(2, num_blocks + 1):

@@ -124,20 +124,7 @@ def make_stack_fn(arch, *, options, survival_prob=None, unit=None):
     return stack_fn
 
 
-def CifarResNet(
-    stack_fn,
-    *,
-    preact,
-    model_name="cifar_resnet",
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    unit=None,
-):
+def CifarResNet(stack_fn, *, preact, model_name="cifar_resnet", unit=None, **arguments):
     """Instantiates a CIFAR-style network: 3x3 stem, no max-pool, three stages.
 
     Args:
@@ -145,20 +132,17 @@ def CifarResNet(
         preact: Pre-activation network: no BN/ReLU in the stem, a
             ``post_bn`` and ``post_relu`` before the head.
         model_name: The model's name.
-        include_top: Whether to put the classifier on top.
-        weights: ``None`` (random initialization) or the path of a weight
-            file saved from the same network; none are published.
-        input_tensor: Optional Keras tensor to use as the model's input.
-        input_shape: Optional shape without batch axis; ``(32, 32, 3)`` with
-            the top, ``(None, None, 3)`` without.
-        pooling: ``None``, ``"avg"`` or ``"max"`` when ``include_top=False``.
-        classes: Number of classes of the classifier.
-        classifier_activation: Activation of the classifier, None for logits.
         unit: The ``units.Unit`` that ``stack_fn`` builds: its ``stem`` and
             ``head`` layers replace those that ``preact`` implies (a
             pre-activation unit's activation follows the stem's convolution
             in the first unit, and once more after the last unit). None
             keeps ``preact``'s.
+        **arguments: keras.applications' arguments (``include_top``,
+            ``weights``, ``input_tensor``, ``input_shape``, ``pooling``,
+            ``classes``, ``classifier_activation``) with the CIFAR defaults:
+            ``weights=None`` (or the path of a weight file saved from the
+            same network; none are published), ``classes=10``, inputs
+            ``(32, 32, 3)`` with the top.
 
     Returns:
         A ``keras.Model``.
@@ -167,6 +151,8 @@ def CifarResNet(
         ValueError: For an invalid ``weights``, ``input_shape``, ``pooling``
             or ``classes``, naming what was received.
     """
+    arguments = {"weights": None, "classes": 10, **arguments}
+    weights = arguments["weights"]
     if weights is not None and not weights_lib.is_path(weights):
         raise ValueError(
             "CIFAR networks have no published weights: `weights` should be "
@@ -190,9 +176,13 @@ def CifarResNet(
     # A file goes through the package's loader, which checks it against the
     # network before assigning anything.
     return common.classifier(
-        body, include_top, weights, input_tensor, input_shape, pooling, classes,
-        classifier_activation, name=model_name, weights_name=model_name,
-        preact=preact if unit is None else False, default_size=32, min_size=8,
+        body,
+        name=model_name,
+        weights_name=model_name,
+        preact=preact if unit is None else False,
+        default_size=32,
+        min_size=8,
+        **arguments,
     )
 
 
@@ -374,16 +364,9 @@ def small_resnet(
     return model
 
 
-def _small_resnet(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    *,
-    model_name=SMALL_RESNET.replace("-", "_"),
+def _small_resnet_row(
+    *, include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation,
+    model_name,
 ):
     """``small_resnet`` as a catalogue row (a whole classifier only)."""
     if not include_top or pooling is not None:
@@ -430,7 +413,15 @@ FAMILY = family.Family(
     rows=(
         *(_row(key) for key in CIFAR_ARCHITECTURES),
         *(_row(f"plain{depth}") for depth in PLAIN_DEPTHS),
-        family.Row(SMALL_RESNET, "demo", _small_resnet, 8, 32, _FROM_SCRATCH_PREPROCESSING),
+        family.Row(
+            SMALL_RESNET, "demo",
+            common.named_builder(
+                _small_resnet_row, SMALL_RESNET, "The digits demo's network (``small_resnet``).",
+                name=SMALL_RESNET.replace("-", "_"), weights=None, classes=10,
+                name_arg="model_name",
+            ),
+            8, 32, _FROM_SCRATCH_PREPROCESSING,
+        ),
     ),
     find=_find,
 )

@@ -19,6 +19,20 @@ from keras_resnet.architectures import residual
 
 POOLINGS = (None, "avg", "max")
 
+#: keras.applications' arguments of every builder, in its order, with the
+#: defaults of its ImageNet networks. Declared once: ``named_builder`` makes
+#: every builder's signature from it, ``classifier`` fills in what a caller
+#: leaves out. (``resnet.ResNet`` repeats them: it mirrors Keras's factory.)
+APPLICATION_ARGUMENTS = {
+    "include_top": True,
+    "weights": "imagenet",
+    "input_tensor": None,
+    "input_shape": None,
+    "pooling": None,
+    "classes": 1000,
+    "classifier_activation": "softmax",
+}
+
 
 def image_shape(size, channels=3):
     """The shape of one ``size`` x ``size`` image in the global data format."""
@@ -199,20 +213,7 @@ def head(x, *, preact, include_top, pooling, classes, classifier_activation):
 
 
 def classifier(
-    body,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    *,
-    name,
-    weights_name,
-    preact=False,
-    default_size=224,
-    min_size=32,
+    body, *, name, weights_name, preact=False, default_size=224, min_size=32, **arguments
 ):
     """The skeleton of every family's network, in keras.applications' order.
 
@@ -226,16 +227,26 @@ def classifier(
         body: Function from the input tensor to the last stage's output.
         name: The model's name.
         weights_name: The registry key of the network's published weights.
-        include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation: keras.applications' arguments.
         preact: Whether ``body`` ends on a pre-activation block's addition
             (the head then adds ``post_bn`` and ``post_relu``).
         default_size: The image side of the default input with the top.
         min_size: The smallest image side the trunk's downsampling accepts.
+        **arguments: keras.applications' arguments (``APPLICATION_ARGUMENTS``;
+            those left out take its defaults).
 
     Returns:
         A ``keras.Model``.
+
+    Raises:
+        TypeError: For an argument keras.applications does not have.
     """
+    unknown = set(arguments) - set(APPLICATION_ARGUMENTS)
+    if unknown:
+        raise TypeError(f"{name}: unexpected arguments {sorted(unknown)}")
+    arguments = {**APPLICATION_ARGUMENTS, **arguments}
+    include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation = (
+        arguments[key] for key in APPLICATION_ARGUMENTS
+    )
     source = resolve_source(
         weights,
         model_name=weights_name,
@@ -296,20 +307,9 @@ def named_builder(
         The builder.
     """
     positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    defaults = {**APPLICATION_ARGUMENTS, "weights": weights, "classes": classes, name_arg: name}
     signature = inspect.Signature(
-        [
-            inspect.Parameter(arg, positional, default=default)
-            for arg, default in (
-                ("include_top", True),
-                ("weights", weights),
-                ("input_tensor", None),
-                ("input_shape", None),
-                ("pooling", None),
-                ("classes", classes),
-                ("classifier_activation", "softmax"),
-                (name_arg, name),
-            )
-        ]
+        [inspect.Parameter(arg, positional, default=default) for arg, default in defaults.items()]
         + [
             inspect.Parameter(arg, inspect.Parameter.KEYWORD_ONLY, default=default)
             for arg, default in (options or {}).items()

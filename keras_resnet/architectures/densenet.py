@@ -183,48 +183,24 @@ def _stem(x, arch):
     return layers.MaxPooling2D(3, strides=2, name="pool1")(x)
 
 
-def DenseNet(
-    arch,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet",
-    *,
-    weights_name=None,
-):
+def DenseNet(arch, *, name="densenet", weights_name=None, **arguments):
     """Instantiates a DenseNet from a row of the table.
 
     Args:
         arch: A ``DenseNetArchitecture``.
-        include_top: Whether to put the classifier (global average pooling and
-            a ``classes``-way dense layer) on top.
-        weights: ``None`` (random initialization), a registered tag
-            (``"imagenet"``), the path of a weight file, or a
-            ``weights.WeightsSource`` decided already.
-        input_tensor: Optional Keras tensor to use as the model's input.
-        input_shape: Optional shape without batch axis. Defaults to the
-            training resolution (224, or 32 for CIFAR rows) with the top and
-            ``(None, None, 3)`` without (channels first under
-            ``channels_first``).
-        pooling: Head when ``include_top=False``: ``None`` (the 4-D feature
-            map), ``"avg"`` or ``"max"``.
-        classes: Number of classes of the classifier.
-        classifier_activation: Activation of the classifier; ``None`` returns
-            logits. With a pretrained classifier only ``None`` or ``"softmax"``.
         name: The model's name.
         weights_name: The registry key of the network's published weights;
             defaults to ``name``.
+        **arguments: keras.applications' arguments (``include_top``,
+            ``weights``, ``input_tensor``, ``input_shape``, ``pooling``,
+            ``classes``, ``classifier_activation``), with its defaults
+            (``common.APPLICATION_ARGUMENTS``). ``input_shape`` defaults to
+            the training resolution (224, or 32 for CIFAR rows) with the top
+            and ``(None, None, 3)`` without; both data formats are built.
 
     Returns:
-        A ``keras.Model``.
-
-    Raises:
-        ValueError: For an invalid ``weights``, ``input_shape``, ``pooling``,
-            ``classes`` or ``classifier_activation``, naming what was received.
+        A ``keras.Model``, or ValueError naming the argument that
+        ``common.classifier``'s checks refused.
     """
     def body(img_input):
         x = _stem(img_input, arch)
@@ -240,11 +216,13 @@ def DenseNet(
     # Keras's files name the stem "conv1/conv" (Keras 2 allowed "/"): they
     # match by order, the classifier left out when it stays fresh.
     return common.classifier(
-        body, include_top, weights, input_tensor, input_shape, pooling, classes,
-        classifier_activation, name=name, weights_name=weights_name or name,
+        body,
+        name=name,
+        weights_name=weights_name or name,
         default_size=arch.default_size,
         # Two halvings (CIFAR) or five (ImageNet) must leave a pixel.
         min_size=8 if arch.cifar else 32,
+        **arguments,
     )
 
 

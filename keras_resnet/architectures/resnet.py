@@ -6,14 +6,7 @@ factory: a stem (7x7/2 convolution, 3x3/2 max-pool), the stages built by
 (``ResNet50`` ..., ``ResNet50D`` ..., ``ResNeXt101_32x8d``) is a thin
 function over a row of ``ARCHITECTURES`` (``table``, re-exported here).
 
-References:
-    He, Zhang, Ren, Sun. Deep Residual Learning for Image Recognition. 2015.
-    He, Zhang, Ren, Sun. Identity Mappings in Deep Residual Networks. 2016.
-    Xie, Girshick, Dollar, Tu, He. Aggregated Residual Transformations for
-    Deep Neural Networks (ResNeXt). 2017.
-    Zagoruyko, Komodakis. Wide Residual Networks. 2016.
-    He, Zhang, Zhang, Xie, Li, Li. Bag of Tricks for Image Classification
-    with Convolutional Neural Networks. 2018 (ResNet-B, -C, -D).
+References: the papers of the table's rows, listed in ``table``.
 """
 
 import functools
@@ -199,9 +192,18 @@ def ResNet(
         return stack_fn(x)
 
     return common.classifier(
-        body, include_top, weights, input_tensor, input_shape, pooling, classes,
-        classifier_activation, name=model_name, weights_name=weights_name or model_name,
-        preact=preact, default_size=default_size,
+        body,
+        name=model_name,
+        weights_name=weights_name or model_name,
+        preact=preact,
+        default_size=default_size,
+        include_top=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
     )
 
 

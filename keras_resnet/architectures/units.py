@@ -40,7 +40,7 @@ import dataclasses
 
 from keras import layers
 
-from keras_resnet.architectures import blocks, residual
+from keras_resnet.architectures import blocks, branch, residual
 
 _ACTIVATION = ("bn", "relu")
 
@@ -310,15 +310,7 @@ def preact_stack(
     Returns:
         Output tensor of the stage.
     """
-    probs = residual.check_survival_probs(survival_probs, num_blocks)
-    for i in range(1, num_blocks + 1):
-        x = blocks.block2(
-            x,
-            filters,
-            stride=stride1 if i == 1 else 1,
-            conv_shortcut=i == 1,
-            name=f"{name}_block{i}",
-            options=options,
-            survival_prob=probs[i - 1],
-        )
-    return x
+    return branch.repeat(
+        blocks.block2, x, filters, num_blocks, stride1, name, survival_probs,
+        first_args={"conv_shortcut": True}, options=options,
+    )
