@@ -4,13 +4,19 @@ Modules, lowest first:
     layers: ``StochasticDepth`` and ``ZeroPadShortcut`` (option-A shortcuts).
     residual: what every block shares (BatchNorm settings, shortcut options,
         the merge with stochastic depth).
+    branch: the pieces of a post-activation block (conv-BN-ReLU, shortcut,
+        the close after the last BN) and the stage that repeats a block.
     basic: the paper's two-convolution block (ResNet-18/34, CIFAR nets).
     blocks: keras.applications' ``block1/2/3`` with the stacks that repeat
         them (and the basic block, re-exported).
     stems: the PyTorch layouts' stems (torchvision's 7x7, timm's deep 3x3).
     table: the ImageNet depth table, one ``Architecture`` row per name:
         Keras's, torchvision's and timm's (ResNet-B/C/D, wide, ResNeXt).
-    common: what every factory shares (input shape, argument checks, head).
+    common: what every factory shares (keras.applications' arguments, input
+        shape, argument checks, head, the classifier skeleton, the builders).
+    family: the contract of a family (``Row``, ``Family``) and the list of
+        family modules (``MODULES``) that the catalogue, the feature
+        backbones and the package's exports read.
     resnet: the ImageNet family: ``ResNet(stack_fn, preact, use_bias, ...)``,
         ``from_table``, ``ResNet50`` ... ``ResNet50D`` ...
     features: feature backbones, ``C2`` .. ``C5`` of any table row (output

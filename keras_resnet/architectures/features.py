@@ -165,9 +165,10 @@ def feature_backbone(
 
 
 def _check_name(name):
-    if not isinstance(name, str) or name not in NETWORKS:
+    networks = _rows()
+    if not isinstance(name, str) or name not in networks:
         raise ValueError(
-            f"`name` should be an ImageNet ResNet or DenseNet ({', '.join(NETWORKS)}). "
+            f"`name` should be an ImageNet ResNet or DenseNet ({', '.join(networks)}). "
             f"Received: name={name!r}"
         )
 
