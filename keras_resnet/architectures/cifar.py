@@ -346,13 +346,8 @@ def small_resnet(
         A ``keras.Model``.
     """
     arch = CifarArchitecture(blocks_per_stage, shortcut="B")
-    model = CifarResNet(
-        make_stack_fn(arch, options=residual.BlockOptions(shortcut="B")),
-        preact=False,
-        model_name=name,
-        input_shape=input_shape,
-        input_tensor=input_tensor,
-        classes=classes,
+    model = from_table(
+        arch, name, input_shape=input_shape, input_tensor=input_tensor, classes=classes,
         weights=weights,
     )
     # Keras's BN momentum of 0.99 averages over ~100 steps: a short run's

@@ -9,6 +9,13 @@ import keras
 from keras import ops
 
 
+def is_probability(value):
+    """Whether ``value`` is a number in (0, 1] (a survival probability), not a bool."""
+    return (
+        not isinstance(value, bool) and isinstance(value, (int, float)) and 0.0 < value <= 1.0
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class StochasticDepth(keras.layers.Layer):
     """Drops a residual branch at random while training (Huang et al., 2016).
@@ -37,11 +44,7 @@ class StochasticDepth(keras.layers.Layer):
 
     def __init__(self, survival_prob, *, per_sample=False, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if (
-            isinstance(survival_prob, bool)
-            or not isinstance(survival_prob, (int, float))
-            or not 0.0 < survival_prob <= 1.0
-        ):
+        if not is_probability(survival_prob):
             raise ValueError(
                 "`survival_prob` must be a number in (0, 1]. "
                 f"Received: survival_prob={survival_prob!r}"

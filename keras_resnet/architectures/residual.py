@@ -12,8 +12,7 @@ import dataclasses
 import keras
 from keras import layers
 
-from keras_resnet.architectures.layers import StochasticDepth
-from keras_resnet.architectures.layers import ZeroPadShortcut
+from keras_resnet.architectures.layers import StochasticDepth, ZeroPadShortcut, is_probability
 
 # Keras's published weights were trained with this epsilon; 1e-3 (the Keras
 # default) would shift every normalised activation.
@@ -218,11 +217,7 @@ def linear_survival_probs(num_blocks, survival_prob):
     """
     if survival_prob is None:
         return (1.0,) * num_blocks
-    if (
-        isinstance(survival_prob, bool)
-        or not isinstance(survival_prob, (int, float))
-        or not 0.0 < survival_prob <= 1.0
-    ):
+    if not is_probability(survival_prob):
         raise ValueError(
             "`survival_prob` should be None or a number in (0, 1] (the paper "
             f"uses 0.5). Received: survival_prob={survival_prob!r}"
