@@ -272,10 +272,14 @@ def test_check_settings_names_what_differs(tmp_path, change, expected):
 def test_check_settings_lets_epochs_and_hardware_change(tmp_path):
     training.check_settings(str(tmp_path), _RUN)  # a new directory
     training.write_json(tmp_path / "run.json", _RUN)
-    assert set(training.RESUMABLE_SETTINGS) == {"epochs", "strategy", "replicas"}
+    assert set(training.RESUMABLE_SETTINGS) == {
+        "epochs", "strategy", "replicas", "recipe_settings"}
     training.check_settings(
         str(tmp_path), {**_RUN, "epochs": 40, "strategy": "mirrored", "replicas": 2}
     )
+    # The recipe recorded whole changes with --epochs; its parts are compared by name.
+    training.write_json(tmp_path / "run.json", {**_RUN, "recipe_settings": {"epochs": 30}})
+    training.check_settings(str(tmp_path), {**_RUN, "recipe_settings": {"epochs": 40}})
     # A setting an older run.json did not record cannot be compared.
     training.check_settings(str(tmp_path), {**_RUN, "label_smoothing": 0.1})
 

@@ -90,8 +90,8 @@ def test_recipes_scale_learning_rate_with_global_batch():
     assert cifar.milestone_epochs(200) == [100, 150]
     with pytest.raises(ValueError, match="Received: recipe='alexnet'"):
         recipes.get("alexnet")
-    with pytest.raises(ValueError, match="schedule='cosine'"):
-        imagenet.replace(schedule="cosine")
+    with pytest.raises(ValueError, match="schedule='linear'"):
+        imagenet.replace(schedule="linear")
 
 
 def test_atomic_path_leaves_old_file_when_writer_fails(tmp_path):

@@ -224,3 +224,25 @@ def linear_survival_probs(num_blocks, survival_prob):
         )
     drop = 1.0 - float(survival_prob)
     return tuple(1.0 - l / num_blocks * drop for l in range(1, num_blocks + 1))
+
+
+def linear_drop_rates(num_blocks, drop_path):
+    """timm's stochastic-depth rule: block ``i`` of ``L`` drops with ``drop_path * i / (L - 1)``.
+
+    The first block is never dropped and the last drops with ``drop_path``
+    (timm's ``ResNet(drop_path_rate=...)``). Huang et al.'s rule
+    (``linear_survival_probs``) counts from the stem instead: its first block
+    already drops with ``drop / L``. Returns survival probabilities, one per
+    block, for the blocks' ``survival_prob``.
+    """
+    if drop_path is None:
+        return (1.0,) * num_blocks
+    if isinstance(drop_path, bool) or not isinstance(drop_path, (int, float)) or not (
+        0.0 <= drop_path < 1.0
+    ):
+        raise ValueError(
+            f"`drop_path` should be a number in [0, 1). Received: drop_path={drop_path!r}"
+        )
+    if num_blocks == 1:
+        return (1.0,)
+    return tuple(1.0 - drop_path * i / (num_blocks - 1) for i in range(num_blocks))

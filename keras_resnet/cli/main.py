@@ -18,7 +18,8 @@ from keras_resnet.cli.errors import UsageError
 
 # Order is the order of ``keras-resnet --help``.
 COMMANDS = (
-    "prepare", "train", "evaluate", "predict", "export", "summary", "models", "weights", "bench",
+    "prepare", "train", "evaluate", "predict", "export", "summary", "models", "recipes",
+    "weights", "bench",
 )
 
 

@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from keras_resnet import internals
+from keras_resnet.training import schedules
 from keras_resnet.weights.loading import HEAD
 
 
@@ -135,7 +136,7 @@ class Warmup(keras.callbacks.Callback):
 
 
 def make_optimizer(recipe, *, batch_size, steps_per_epoch, epochs):
-    """The recipe's SGD for a global ``batch_size``.
+    """The recipe's optimiser (SGD or LAMB) and schedule for a global ``batch_size``.
 
     Returns:
         ``(optimizer, callbacks)``: the plateau schedule needs a
@@ -145,7 +146,11 @@ def make_optimizer(recipe, *, batch_size, steps_per_epoch, epochs):
     peak = recipe.learning_rate(batch_size)
     warmup_steps = round(recipe.warmup_epochs * steps_per_epoch)
     callbacks = []
-    if recipe.schedule == "steps":
+    if recipe.schedule == "cosine":
+        learning_rate = schedules.for_recipe(
+            recipe, batch_size=batch_size, steps_per_epoch=steps_per_epoch, epochs=epochs
+        )
+    elif recipe.schedule == "steps":
         boundaries = [e * steps_per_epoch for e in recipe.milestone_epochs(epochs)]
         learning_rate = StepSchedule(peak, boundaries, recipe.factor, warmup_steps)
     else:
@@ -157,6 +162,15 @@ def make_optimizer(recipe, *, batch_size, steps_per_epoch, epochs):
         )
         if warmup_steps:
             callbacks.append(Warmup(peak, warmup_steps))
+    if recipe.optimizer == "lamb":
+        # Keras's LAMB decays the weights apart from the trust ratio
+        # (``w -= lr * wd * w``); timm's adds ``wd * w`` to the update the
+        # ratio scales. Biases and BatchNorm parameters are exempt, as timm's
+        # optimiser factory exempts every 1-D parameter.
+        optimizer = keras.optimizers.Lamb(learning_rate, weight_decay=recipe.weight_decay)
+        if not recipe.norm_weight_decay:
+            optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+        return optimizer, callbacks
     optimizer = SGD(
         learning_rate,
         momentum=recipe.momentum,

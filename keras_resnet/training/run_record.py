@@ -35,7 +35,9 @@ import os
 from keras_resnet.training.files import write_json
 from keras_resnet.training.run_dir import read_backup_metadata
 
-RESUMABLE_SETTINGS = ("epochs", "strategy", "replicas")
+# ``recipe_settings`` is the recipe whole, for the reader; the settings in it
+# that a resume must keep are compared one by one under their own names.
+RESUMABLE_SETTINGS = ("epochs", "strategy", "replicas", "recipe_settings")
 #: What a rerun may change once a NaN or infinite loss has stopped the run.
 RESUMABLE_AFTER_NONFINITE = ("learning_rate", "weight_decay", "warmup_epochs")
 

@@ -28,8 +28,9 @@ def register(subparsers):
     parser.add_argument("--val-data", default=None, help="validation image folder")
     parser.add_argument(
         "--recipe", default=None,
-        help="imagenet, torchvision, cifar, digits, finetune or small-data (default: digits without "
-        "--data; with it finetune under 20,000 images, else imagenet)",
+        help="a recipe of `keras-resnet recipes`: imagenet, torchvision, cifar, digits, finetune or "
+        "small-data (default: digits without --data; with it finetune under 20,000 images, else "
+        "imagenet)",
     )
     parser.add_argument("--epochs", type=int, default=None, help="total epochs (recipe's default)")
     parser.add_argument(
@@ -38,7 +39,11 @@ def register(subparsers):
     )
     parser.add_argument("--lr", type=float, default=None, help="learning rate at the recipe's base batch")
     parser.add_argument("--weight-decay", type=float, default=None, help="L2 coefficient (1e-4)")
-    parser.add_argument("--schedule", choices=("plateau", "steps"), default=None)
+    parser.add_argument(
+        "--schedule", choices=("plateau", "steps", "cosine"), default=None,
+        help="the learning rate's schedule (the recipe's by default); cosine is stepped per "
+        "epoch after a linear warm-up, as torchvision's and timm's",
+    )
     parser.add_argument(
         "--warmup-epochs", type=float, default=None,
         help="epochs of linear warm-up, from 0 to the run's --epochs (fractions allowed)",
@@ -233,6 +238,8 @@ def _run(args, callbacks, held):
         "schedule": recipe.schedule,
         "warmup_epochs": recipe.warmup_epochs,
         "label_smoothing": recipe.label_smoothing,
+        # Every setting, as `keras-resnet recipes show NAME --json` prints it.
+        "recipe_settings": recipe.settings(),
         # The loss-scaling optimizer's state is part of the checkpoint.
         "mixed_precision": args.mixed_precision,
         "strategy": args.strategy,
@@ -331,6 +338,12 @@ def _recipe(name, args, *, batch_size=None):
         recipe = recipes.get(name)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    missing = recipe.unapplied()
+    if missing:
+        raise UsageError(
+            f"--recipe {name}: train does not apply {', '.join(missing)} yet; "
+            f"`keras-resnet recipes show {name}` lists the recipe's settings"
+        )
     try:
         return recipe.replace(
             epochs=args.epochs,

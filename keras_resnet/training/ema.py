@@ -1,0 +1,79 @@
+"""torchvision's exponential moving average of the weights, updated every N steps.
+
+``--model-ema --model-ema-steps 32 --model-ema-decay 0.99998`` in
+torchvision's reference script: every ``every`` optimiser steps the average
+moves towards the weights, ``ema = decay * ema + (1 - decay) * w``, with the
+flag's decay adjusted so that the average's horizon does not depend on the
+batch size, the step interval or the run's length (pycls's rule)::
+
+    adjust = global_batch_size * every / epochs
+    decay = 1 - min(1, (1 - flag_decay) * adjust)
+
+During the warm-up epochs the average restarts from the weights at each
+update (torchvision resets its count there), so it only averages what
+follows the warm-up. It averages the trainable weights and the BatchNorm
+statistics (torchvision's ``use_buffers=True``). Keras's optimiser
+``use_ema`` updates every step and cannot take this rule, hence this
+callback. tests/test_recipe_ingredients.py compares it with
+``torch.optim.swa_utils.AveragedModel`` under torchvision's settings.
+"""
+
+import keras
+import numpy as np
+
+
+def adjusted_decay(flag_decay, *, batch_size, every, epochs):
+    """The per-update decay from the flag's (torchvision's ``train.py``)."""
+    alpha = min(1.0, (1.0 - flag_decay) * batch_size * every / epochs)
+    return 1.0 - alpha
+
+
+class ExponentialMovingAverage(keras.callbacks.Callback):
+    """Keeps the average of a model's weights; ``swap()`` puts it into the model.
+
+    As torchvision's ``train_one_epoch``: after the optimiser step of batch
+    ``i`` of an epoch, when ``i % every == 0``; in the warm-up epochs the
+    average is then reset, so the next update starts it afresh.
+
+    Args:
+        decay: The per-update decay (``adjusted_decay``).
+        every: Batches between two updates.
+        warmup_epochs: Epochs during which each update restarts the average.
+    """
+
+    def __init__(self, decay, every, warmup_epochs=0):
+        super().__init__()
+        self.decay = float(decay)
+        self.every = int(every)
+        self.warmup_epochs = int(warmup_epochs)
+        self.average = None
+        self.updates = 0
+        self.epoch = 0
+
+    def update(self, weights):
+        """One update from a list of arrays (the model's weights, in order)."""
+        if self.updates == 0:
+            self.average = [np.array(w, dtype=np.float64) for w in weights]
+        else:
+            for avg, w in zip(self.average, weights):
+                avg *= self.decay
+                avg += (1.0 - self.decay) * np.asarray(w, dtype=np.float64)
+        self.updates += 1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch % self.every == 0:
+            self.update([keras.ops.convert_to_numpy(v) for v in self.model.weights])
+            if self.epoch < self.warmup_epochs:
+                self.updates = 0
+
+    def swap(self):
+        """Exchanges the model's weights with the average (call twice to undo)."""
+        if self.average is None:
+            return
+        current = [keras.ops.convert_to_numpy(v) for v in self.model.weights]
+        for variable, value in zip(self.model.weights, self.average):
+            variable.assign(value.astype(variable.dtype))
+        self.average = [np.array(w, dtype=np.float64) for w in current]
