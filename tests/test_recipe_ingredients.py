@@ -18,6 +18,7 @@ import pathlib
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 from keras import ops
@@ -254,10 +255,33 @@ def test_drop_path_rates_follow_timms_rule_and_keep_the_expected_value(refs):
     rates = refs["timm_drop_rates"]
     survival = residual.linear_drop_rates(len(rates), 0.05)
     np.testing.assert_allclose([1 - p for p in survival], rates, atol=1e-12)
-    drop = StochasticDepth(0.8, per_sample=True, seed=1)
     x = np.ones((20000, 1), "float32")
-    trained = np.asarray(ops.convert_to_numpy(drop(x, training=True)))
-    assert abs(trained.mean() - float(np.asarray(ops.convert_to_numpy(drop(x[:1])))[0, 0])) < 0.01
+    for inverted in (False, True):
+        drop = StochasticDepth(0.8, per_sample=True, inverted=inverted, seed=1)
+        trained = np.asarray(ops.convert_to_numpy(drop(x, training=True)))
+        inferred = float(np.asarray(ops.convert_to_numpy(drop(x[:1])))[0, 0])
+        assert inferred == (1.0 if inverted else pytest.approx(0.8))
+        assert abs(trained.mean() - inferred) < 0.01
+        assert StochasticDepth.from_config(drop.get_config()).inverted == inverted
+
+    # The builders' drop_path: timm's rate in every block, and nothing at inference.
+    import keras_resnet
+
+    model = keras_resnet.build("resnet50", weights=None, include_top=False, drop_path=0.05)
+    blocks = [layer.name[: -len("_out")] for layer in model.layers
+              if layer.name.endswith("_out") and "block" in layer.name]
+    built = [1 - model.get_layer(f"{b}_drop").survival_prob
+             if f"{b}_drop" in {layer.name for layer in model.layers} else 0.0 for b in blocks]
+    np.testing.assert_allclose(built, rates, atol=1e-12)
+    plain = keras_resnet.build("resnet50", weights=None, include_top=False)
+    for layer in plain.layers:
+        if layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    image = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype("float32")
+    if keras.config.image_data_format() == "channels_first":
+        image = image.transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(ops.convert_to_numpy(model(image)),
+                                  ops.convert_to_numpy(plain(image)))
 
 
 def test_train_refuses_a_recipe_whose_ingredients_it_does_not_apply(capsys, tmp_path):

@@ -154,7 +154,7 @@ def block2(
         dilation_rate=rate, use_bias=False,
     )
     x = layers.Conv2D(4 * filters, 1, name=name + "_3_conv")(x)
-    return residual.merge(shortcut, x, name, survival_prob, name + "_out")
+    return residual.merge(shortcut, x, name, survival_prob, name + "_out", options.drop_path)
 
 
 def stack2(

@@ -79,7 +79,9 @@ def close(x, shortcut_tensor, bn_name, options, name, survival_prob):
     """
     x = residual.batch_norm(bn_name, options.zero_init_gamma, options.bn_epsilon)(x)
     x = attention.apply(x, options, name)
-    x = residual.merge(shortcut_tensor, x, name, survival_prob, name + "_add")
+    x = residual.merge(
+        shortcut_tensor, x, name, survival_prob, name + "_add", options.drop_path
+    )
     return layers.Activation("relu", name=name + "_out")(x)
 
 

@@ -30,10 +30,16 @@ class StochasticDepth(keras.layers.Layer):
     Huang et al. draw one coin per mini-batch (the whole block is on or off
     for the batch); ``per_sample=True`` draws one per example instead, as
     timm's ``drop_path`` does, which gives a less noisy gradient.
+    ``inverted=True`` is timm's form: a kept branch is divided by
+    ``survival_prob`` during training and left alone at inference, so the
+    trained weights are those of a network without the layer (timm's
+    checkpoints load into it and give timm's outputs).
 
     Args:
         survival_prob: Probability ``p_l`` of keeping the branch, in (0, 1].
         per_sample: One coin per example instead of one per batch.
+        inverted: timm's scaling (at training) instead of Huang et al.'s
+            (at inference).
         seed: Optional integer seed of the layer's random generator.
         **kwargs: Base ``Layer`` arguments (``name``, ``dtype``...).
 
@@ -42,7 +48,7 @@ class StochasticDepth(keras.layers.Layer):
         >>> y = drop(branch, training=True)  # all zeros 20% of the time
     """
 
-    def __init__(self, survival_prob, *, per_sample=False, seed=None, **kwargs):
+    def __init__(self, survival_prob, *, per_sample=False, inverted=False, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not is_probability(survival_prob):
             raise ValueError(
@@ -51,12 +57,15 @@ class StochasticDepth(keras.layers.Layer):
             )
         self.survival_prob = float(survival_prob)
         self.per_sample = bool(per_sample)
+        self.inverted = bool(inverted)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
 
     def call(self, inputs, training=False):
         if not training:
+            if self.inverted:
+                return inputs
             return inputs * ops.cast(self.survival_prob, inputs.dtype)
         if self.survival_prob == 1.0:
             return inputs
@@ -66,6 +75,8 @@ class StochasticDepth(keras.layers.Layer):
             shape = (1,) * len(inputs.shape)
         coin = keras.random.uniform(shape, seed=self.seed_generator, dtype=inputs.dtype)
         keep = ops.cast(coin < self.survival_prob, inputs.dtype)
+        if self.inverted:
+            keep = keep / ops.cast(self.survival_prob, inputs.dtype)
         return inputs * keep
 
     def compute_output_shape(self, input_shape):
@@ -76,6 +87,8 @@ class StochasticDepth(keras.layers.Layer):
         config.update(
             survival_prob=self.survival_prob, per_sample=self.per_sample, seed=self.seed
         )
+        if self.inverted:
+            config["inverted"] = True
         return config
 
 

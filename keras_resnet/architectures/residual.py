@@ -67,6 +67,10 @@ class BlockOptions:
             attention). Pre-activation blocks have no BN there and refuse it.
         attention_ratio: Squeeze-and-excitation's hidden width over its
             channels (1/16 in SE-ResNet, 1/4 in ResNet-RS).
+        drop_path: Stochastic depth in timm's form (``drop_path``): one coin
+            per example, the kept branch scaled up while training, nothing
+            at inference. False: Huang et al.'s (one coin per batch, the
+            branch scaled down at inference).
     """
 
     shortcut: str = "B"
@@ -75,6 +79,7 @@ class BlockOptions:
     avg_down: bool = False
     attention: str = None
     attention_ratio: float = SE_RATIO
+    drop_path: bool = False
 
     def __post_init__(self):
         if self.shortcut not in SHORTCUTS:
@@ -175,7 +180,7 @@ def projection_input(x, stride, options, name, dilation=1):
     return x, stride
 
 
-def merge(shortcut, residual, name, survival_prob, add_name):
+def merge(shortcut, residual, name, survival_prob, add_name, drop_path=False):
     """Adds the residual branch to the shortcut; a plain block has no ``Add``."""
     if shortcut is None:
         if survival_prob < 1.0:
@@ -185,7 +190,9 @@ def merge(shortcut, residual, name, survival_prob, add_name):
             )
         return residual
     if survival_prob < 1.0:
-        residual = StochasticDepth(survival_prob, name=name + "_drop")(residual)
+        residual = StochasticDepth(
+            survival_prob, per_sample=drop_path, inverted=drop_path, name=name + "_drop"
+        )(residual)
     return layers.Add(name=add_name)([shortcut, residual])
 
 

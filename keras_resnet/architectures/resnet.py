@@ -72,7 +72,8 @@ def stage_plan(arch, output_stride=32):
 
 
 def make_stack_fn(
-    arch, *, options=blocks.DEFAULT_OPTIONS, survival_prob=None, output_stride=32
+    arch, *, options=blocks.DEFAULT_OPTIONS, survival_prob=None, output_stride=32,
+    drop_path=None,
 ):
     """Returns the ``stack_fn`` for ``ResNet()`` that builds ``arch``'s stages.
 
@@ -82,11 +83,17 @@ def make_stack_fn(
             zero-initialised gamma).
         survival_prob: Stochastic depth: the last block's survival
             probability ``p_L``, decaying linearly from 1; None for none.
+        drop_path: timm's stochastic depth instead: the last block's drop
+            rate, rising linearly from 0 at the first block
+            (``residual.linear_drop_rates``); None for none.
         output_stride: 32 (the table's strides), 16 or 8: the last stages
             dilated instead of strided (``stage_plan``). The weights keep
             their shapes and names.
     """
-    probs = residual.linear_survival_probs(sum(arch.stage_sizes), survival_prob)
+    if drop_path is not None:
+        probs = residual.linear_drop_rates(sum(arch.stage_sizes), drop_path)
+    else:
+        probs = residual.linear_survival_probs(sum(arch.stage_sizes), survival_prob)
     plan = stage_plan(arch, output_stride)
 
     def stack_fn(x):
@@ -100,7 +107,7 @@ def make_stack_fn(
                 extra["first_dilation"] = first_dilation
             if options != blocks.DEFAULT_OPTIONS:
                 extra["options"] = options
-            if survival_prob is not None:
+            if survival_prob is not None or drop_path is not None:
                 extra["survival_probs"] = probs[first : first + num_blocks]
             if arch.groups is not None:
                 extra["groups"] = arch.groups
@@ -216,6 +223,7 @@ def from_table(
     zero_init_gamma=False,
     model_name=None,
     output_stride=32,
+    drop_path=None,
     **arguments,
 ):
     """Builds the row ``key`` of ``ARCHITECTURES``; the arguments are ``ResNet``'s.
@@ -242,6 +250,11 @@ def from_table(
             stages past that stride dilate their convolutions instead of
             striding (``stage_plan``; timm's ``output_stride``). Layer names
             and weight shapes do not change, so the same weights load.
+        drop_path: timm's stochastic depth (``drop_path_rate``): the last
+            block drops with this rate, block ``i`` of ``L`` with ``rate * i /
+            (L - 1)``; per example, scaled while training and absent at
+            inference, so published weights load and give their outputs.
+            None (the default) for none; not with ``survival_prob``.
 
     Returns:
         A ``keras.Model``.
@@ -251,6 +264,11 @@ def from_table(
             weights were not trained with.
     """
     arch = ARCHITECTURES[key]
+    if drop_path is not None and survival_prob is not None:
+        raise ValueError(
+            "Give `survival_prob` (Huang et al.'s stochastic depth) or `drop_path` (timm's), "
+            f"not both. Received: survival_prob={survival_prob!r}, drop_path={drop_path!r}"
+        )
     check_output_stride(output_stride)
     options = blocks.BlockOptions(
         shortcut=shortcut,
@@ -259,6 +277,7 @@ def from_table(
         avg_down=arch.avg_down,
         attention=arch.attention,
         attention_ratio=arch.attention_ratio,
+        drop_path=drop_path is not None,
     )
     if shortcut != "B" and weights is not None and not weights_lib.is_path(weights):
         raise ValueError(
@@ -268,7 +287,8 @@ def from_table(
     default_name = key if shortcut is not None else key.replace("resnet", "plain", 1)
     return ResNet(
         make_stack_fn(
-            arch, options=options, survival_prob=survival_prob, output_stride=output_stride
+            arch, options=options, survival_prob=survival_prob, output_stride=output_stride,
+            drop_path=drop_path,
         ),
         preact=arch.preact,
         use_bias=arch.use_bias,
@@ -300,7 +320,10 @@ def feature_layers(arch):
 
 
 #: The options every ImageNet ResNet takes besides keras.applications' arguments.
-_OPTIONS = {"shortcut": "B", "survival_prob": None, "zero_init_gamma": False, "output_stride": 32}
+_OPTIONS = {
+    "shortcut": "B", "survival_prob": None, "zero_init_gamma": False, "output_stride": 32,
+    "drop_path": None,
+}
 
 
 def _doc(key, public_name):
@@ -333,6 +356,7 @@ def _doc(key, public_name):
             (0.5 in Huang et al.), None for none.
         zero_init_gamma: Zero the gamma of each residual branch's last BN.
         output_stride: 32, 16 or 8 (the last stages dilated instead of strided).
+        drop_path: timm's stochastic depth, the last block's drop rate (RSB: 0.05).
 
     Returns:
         A ``keras.Model``.
