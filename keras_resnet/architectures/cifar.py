@@ -378,7 +378,7 @@ def _small_resnet_row(
         classes,
         name=model_name,
         input_tensor=input_tensor,
-        weights=None if weights == "none" else weights,
+        weights=weights,
     )
 
 
