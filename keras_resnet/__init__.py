@@ -85,9 +85,11 @@ def __getattr__(name):
         return [*_family_exports(), *_EXPORTS, "blocks"]
     # The families' builders are capitalised (``ResNet50``, ``ARCHITECTURES``):
     # any other name misses without importing Keras.
-    if name[:1].isupper() and name in _family_exports():
-        value = globals()[name] = _family_exports()[name]
-        return value
+    if name[:1].isupper():
+        exported = _family_exports()
+        if name in exported:
+            globals()[name] = exported[name]
+            return exported[name]
     raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
 
 

@@ -48,10 +48,10 @@ def _toy_module():
 def toy_family(monkeypatch):
     monkeypatch.setitem(sys.modules, "keras_resnet.architectures.toynet", _toy_module())
     monkeypatch.setattr(family, "MODULES", (*family.MODULES, "toynet"))
-    family.families.cache_clear()
+    family._modules.cache_clear()
     monkeypatch.setattr(catalog, "_ENTRIES", catalog._make_entries())
     yield
-    family.families.cache_clear()
+    family._modules.cache_clear()
     keras_resnet.__dict__.pop("ToyNet", None)
 
 

@@ -84,18 +84,17 @@ class Family:
 
 
 @functools.cache
+def _modules():
+    return tuple(
+        importlib.import_module(f"keras_resnet.architectures.{module}") for module in MODULES
+    )
+
+
 def families():
     """Every registered family's ``FAMILY``, in ``MODULES`` order."""
-    return tuple(
-        importlib.import_module(f"keras_resnet.architectures.{module}").FAMILY
-        for module in MODULES
-    )
+    return tuple(module.FAMILY for module in _modules())
 
 
 def exports():
     """Every public name the families export, mapped to its object."""
-    named = {}
-    for module in MODULES:
-        imported = importlib.import_module(f"keras_resnet.architectures.{module}")
-        named.update({name: getattr(imported, name) for name in imported.FAMILY.exports})
-    return named
+    return {name: getattr(module, name) for module in _modules() for name in module.FAMILY.exports}

@@ -63,11 +63,17 @@ class ExponentialMovingAverage(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def after_batch(self, batch, weights):
+        """torchvision's rule after batch ``batch`` of the epoch; ``weights`` gives the arrays."""
         if batch % self.every == 0:
-            self.update([keras.ops.convert_to_numpy(v) for v in self.model.weights])
+            self.update(weights())
             if self.epoch < self.warmup_epochs:
                 self.updates = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.after_batch(
+            batch, lambda: [keras.ops.convert_to_numpy(v) for v in self.model.weights]
+        )
 
     def swap(self):
         """Exchanges the model's weights with the average (call twice to undo)."""

@@ -58,22 +58,6 @@ class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.warmup_start_factor = warmup_start_factor
         self.warmup_lr = warmup_lr
 
-    def at_epoch(self, epoch):
-        """The rate during ``epoch`` (0-based), as a float: the schedule's reference form."""
-        warm = self.warmup_epochs
-        if epoch < warm:
-            if self.warmup_lr is not None:
-                return self.warmup_lr + epoch * (self.peak - self.warmup_lr) / warm
-            start = self._start_factor()
-            return self.peak * (start + (1.0 - start) * epoch / warm)
-        if self.warmup_lr is not None:
-            t, span = epoch, self.epochs
-        else:
-            t, span = epoch - warm, self.epochs - warm
-        if t >= span:
-            return self.min_lr
-        return self.min_lr + 0.5 * (self.peak - self.min_lr) * (1 + math.cos(math.pi * t / span))
-
     def __call__(self, step):
         epoch = ops.floor(ops.cast(step, "float32") / self.steps_per_epoch)
         warm = float(self.warmup_epochs)
