@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.data import crops, decoding
+from keras_resnet.data import crops, decoding, policies
 from keras_resnet.data.transforms import decode_image, preprocess, resize_shorter_side, ten_crop
 from keras_resnet.weights import registry
 
@@ -111,7 +111,7 @@ def _square(size):
     return lambda image: decoding.resize_to(tf.cast(image, tf.float32), size)
 
 
-def training_transform(augmentation, *, image_size):
+def training_transform(augmentation, *, image_size, augment=None, random_erasing=0.0):
     """The per-image training transform of a recipe's ``augmentation`` (uint8 out).
 
     ``"imagenet"``: the paper's scale augmentation to ``image_size`` crops
@@ -122,7 +122,20 @@ def training_transform(augmentation, *, image_size):
     ``"cifar"`` / ``"translate"``: resize to ``image_size``, then pad-and-crop.
     ``"none"``: the evaluation transform. The flip and lighting noise are the
     device's (``device_augmentation``).
+
+    ``augment`` (a recipe's automatic policy, ``"ta_wide"`` or a RandAugment
+    string) and ``random_erasing`` (a probability) follow the crop
+    (``policies.PolicyTransform``).
     """
+    crop = _crop_transform(augmentation, image_size=image_size)
+    if augment is None and not random_erasing:
+        return crop
+    return policies.PolicyTransform(
+        crop, image_size, augment=augment, random_erasing=random_erasing or 0.0
+    )
+
+
+def _crop_transform(augmentation, *, image_size):
     _check_augmentation(augmentation)
     if augmentation == "imagenet":
         scale = _paper_scale(image_size)
@@ -154,15 +167,16 @@ def device_augmentation(augmentation):
     }
 
 
-def eval_transform(augmentation, *, image_size):
+def eval_transform(augmentation, *, image_size, resize=None):
     """The deterministic evaluation transform matching a training augmentation (uint8 out).
 
-    Photographs: shorter side ``image_size * 256 / 224``, centre crop (only the
-    crop is decoded). Small-image data (CIFAR, digits): a plain resize.
+    Photographs: shorter side ``resize`` (default ``image_size * 256 / 224``;
+    a recipe's ``eval_resize``, torchvision's 232 for 224), centre crop (only
+    the crop is decoded). Small-image data (CIFAR, digits): a plain resize.
     """
     _check_augmentation(augmentation)
     if augmentation in _PHOTO_AUGMENTATIONS:
-        resize = _eval_resize(image_size)
+        resize = resize or _eval_resize(image_size)
         return CropTransform(
             lambda shape: crops.center_window(shape, size=image_size, resize=resize), image_size
         )
@@ -247,6 +261,8 @@ def make_dataset(
     seed=None,
     drop_remainder=False,
     data_format=None,
+    order=None,
+    batch_transform=None,
 ):
     """A batched, parallel, prefetched ``tf.data.Dataset`` of (image, label).
 
@@ -274,6 +290,10 @@ def make_dataset(
         drop_remainder: Drop the last partial batch.
         data_format: With ``preprocessing_mode``: ``"channels_last"`` or
             ``"channels_first"``; defaults to Keras's global setting.
+        order: A dataset of indices giving each epoch's order instead of
+            ``shuffle`` (repeated augmentation: ``repeated.order_dataset``).
+        batch_transform: A function of each batch ``(images, labels)``
+            returning a new pair (MixUp/CutMix: ``mixing.mix_batch``).
 
     Returns:
         A ``tf.data.Dataset``.
@@ -289,20 +309,18 @@ def make_dataset(
         )
     if from_files:
         # Bytes: a name that is not UTF-8 (surrogate escapes in Python) is no tf.string.
-        paths = tf.constant([os.fsencode(p) for p in images], dtype=tf.string)
-        source = tf.data.Dataset.from_tensor_slices(paths)
+        tensors = (tf.constant([os.fsencode(p) for p in images], dtype=tf.string),)
     else:
         array = np.asarray(images)
-        if array.dtype != np.uint8:
-            array = array.astype(np.float32)
-        source = tf.data.Dataset.from_tensor_slices(array)
+        tensors = (array if array.dtype == np.uint8 else array.astype(np.float32),)
     if labels is not None:
-        source = tf.data.Dataset.zip(
-            source, tf.data.Dataset.from_tensor_slices(np.asarray(labels, np.int32))
-        )
+        tensors += (np.asarray(labels, np.int32),)
+    if order is not None:
+        tensors = tuple(tf.constant(t) for t in tensors)
+        source = order.map(lambda i: tuple(tf.gather(t, i) for t in tensors))
     else:
-        source = source.map(lambda x: (x,))
-    if shuffle:
+        source = tf.data.Dataset.from_tensor_slices(tensors)
+    if shuffle and order is None:
         source = source.shuffle(min(n, 10_000), seed=seed, reshuffle_each_iteration=True)
 
     def read(x):
@@ -318,7 +336,7 @@ def make_dataset(
         _loader(read, preprocessing_mode, num_classes, data_format),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle,
     )
-    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    return _batched(dataset, batch_size, drop_remainder, batch_transform)
 
 
 def records_dataset(
@@ -332,6 +350,7 @@ def records_dataset(
     seed=None,
     drop_remainder=False,
     data_format=None,
+    batch_transform=None,
 ):
     """``make_dataset`` over a dataset of ``(file contents, label)`` (``shard_records``).
 
@@ -347,7 +366,14 @@ def records_dataset(
         _loader(transform.decode, preprocessing_mode, num_classes, data_format),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_buffer,
     )
-    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    return _batched(dataset, batch_size, drop_remainder, batch_transform)
+
+
+def _batched(dataset, batch_size, drop_remainder, batch_transform):
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if batch_transform is not None:
+        dataset = dataset.map(batch_transform, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def _loader(read, preprocessing_mode, num_classes, data_format):

@@ -49,3 +49,50 @@ def epoch_indices(num_images, *, repeats, rank=0, num_replicas=1, seed=0, epoch=
     else:
         selected = int(math.ceil(num_images / num_replicas))
     return mine[:min(selected, num_samples)]
+
+
+def epoch_length(num_images, *, repeats, num_replicas=1, selected_round=256):
+    """Images in one epoch of ``epoch_indices`` over all ``num_replicas`` workers."""
+    order = epoch_indices(num_images, repeats=repeats, num_replicas=num_replicas,
+                          permutation=np.arange(num_images), selected_round=selected_round)
+    return len(order) * num_replicas
+
+
+def global_order(num_images, *, repeats, num_replicas, batch_size, seed, epoch=0):
+    """One epoch's indices for a single input pipeline feeding ``num_replicas`` replicas.
+
+    ``MirroredStrategy`` gives replica ``r`` the ``r``-th slice of each global
+    batch; so that replica ``r`` sees worker ``r``'s list of timm's sampler,
+    batch ``b`` here is worker 0's ``b``-th per-replica batch, then worker
+    1's, and so on. Each image's copies then land on different replicas.
+    """
+    lists = [
+        epoch_indices(num_images, repeats=repeats, rank=rank, num_replicas=num_replicas,
+                      seed=seed, epoch=epoch)
+        for rank in range(num_replicas)
+    ]
+    local = batch_size // num_replicas
+    batches = min(len(x) for x in lists) // local
+    stacked = np.stack([x[: batches * local].reshape(batches, local) for x in lists], axis=1)
+    return stacked.reshape(-1)
+
+
+def order_dataset(num_images, *, repeats, num_replicas=1, batch_size, seed=0):
+    """A ``tf.data.Dataset`` of ``global_order``'s indices, drawn anew each epoch.
+
+    Each iteration of the dataset (each epoch of ``fit``) draws its seed from
+    ``tf.data.Dataset.random`` with ``rerandomize_each_iteration``, so the
+    order changes from epoch to epoch and repeats from run to run.
+    """
+    import tensorflow as tf
+
+    def order(draw):
+        return global_order(num_images, repeats=repeats, num_replicas=num_replicas,
+                            batch_size=batch_size, seed=seed,
+                            epoch=abs(int(draw))).astype(np.int64)
+
+    length = len(order(0))
+    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    indices = draws.map(lambda draw: tf.ensure_shape(
+        tf.numpy_function(order, [draw], tf.int64, stateful=False), [length]))
+    return indices.unbatch().apply(tf.data.experimental.assert_cardinality(length))

@@ -23,7 +23,8 @@ def preprocessing_mode(name, weights=None):
     return catalog.preprocessing_mode(name, weights)
 
 
-def build_model(name, *, classes, image_size, weights=None, input_preprocessing=None):
+def build_model(name, *, classes, image_size, weights=None, input_preprocessing=None,
+                **build_options):
     """Builds a classifier by name for ``classes`` classes at ``image_size``.
 
     With registered weights (``"imagenet"``) and ``classes != 1000`` the
@@ -32,7 +33,8 @@ def build_model(name, *, classes, image_size, weights=None, input_preprocessing=
     Args:
         name: A catalogue name.
         classes: Number of classes.
-        image_size: Input side.
+        image_size: Input side; None for any (a recipe that evaluates at
+            another size than it trains at, FixRes).
         weights: ``None``, ``"imagenet"`` or a file.
         input_preprocessing: ``None``: the model takes preprocessed float
             inputs in Keras's data format (keras.applications' convention).
@@ -42,22 +44,33 @@ def build_model(name, *, classes, image_size, weights=None, input_preprocessing=
             takes uint8 RGB, channels last, and its first layer does the
             rest on the device. The layer has no weights: weight files are
             the same either way.
+        **build_options: More arguments of the catalogue's builder
+            (``classifier_activation``, ``drop_path``).
 
     Raises:
         ValueError: For an unknown name, or weights the model cannot take.
     """
     weights = None if weights == "none" else weights
     shape = common.image_shape(image_size)
-    if input_preprocessing is None:
-        return catalog.build(name, weights=weights, classes=classes, input_shape=shape)
-    # The layer is part of the network's own graph (not a nested model), so
-    # every other layer keeps its name and weight path.
-    inputs = keras.Input((image_size, image_size, 3), dtype="uint8")
-    options = {"mode": preprocessing_mode(name, weights), **input_preprocessing}
-    layer = device.InputPreprocessing(name="input_preprocessing", **options)
-    return catalog.build(
-        name, weights=weights, classes=classes, input_shape=shape, input_tensor=layer(inputs)
+    arguments = dict(weights=weights, classes=classes, input_shape=shape, **build_options)
+    if input_preprocessing is not None:
+        # The layer is part of the network's own graph (not a nested model), so
+        # every other layer keeps its name and weight path.
+        inputs = keras.Input((image_size, image_size, 3), dtype="uint8")
+        options = {"mode": preprocessing_mode(name, weights), **input_preprocessing}
+        layer = device.InputPreprocessing(name="input_preprocessing", **options)
+        arguments["input_tensor"] = layer(inputs)
+    if image_size is not None:
+        return catalog.build(name, **arguments)
+    # keras.applications' classifier wants a static size; the same layers,
+    # named as its own, on a backbone of any size (a pretrained one's
+    # classifier is then new, as for another number of classes).
+    activation = arguments.pop("classifier_activation", "softmax")
+    backbone = catalog.build(name, include_top=False, pooling="avg", **arguments)
+    outputs = keras.layers.Dense(classes, activation=activation, name=weights_lib.HEAD)(
+        backbone.output
     )
+    return keras.Model(backbone.inputs, outputs, name=backbone.name)
 
 
 def is_weights_file(weights):

@@ -18,8 +18,12 @@ callback. tests/test_recipe_ingredients.py compares it with
 ``torch.optim.swa_utils.AveragedModel`` under torchvision's settings.
 """
 
+import os
+
 import keras
 import numpy as np
+
+from keras_resnet.training.files import atomic_path
 
 
 def adjusted_decay(flag_decay, *, batch_size, every, epochs):
@@ -33,22 +37,30 @@ class ExponentialMovingAverage(keras.callbacks.Callback):
 
     As torchvision's ``train_one_epoch``: after the optimiser step of batch
     ``i`` of an epoch, when ``i % every == 0``; in the warm-up epochs the
-    average is then reset, so the next update starts it afresh.
+    average is then reset, so the next update starts it afresh. Only the
+    floating-point variables are averaged (not a random generator's state).
+
+    With ``path`` the average is saved there at the end of every epoch
+    (atomically) and read back when a crashed run resumes; if the file is of
+    another epoch than the one the run resumes after, the average restarts.
 
     Args:
         decay: The per-update decay (``adjusted_decay``).
         every: Batches between two updates.
         warmup_epochs: Epochs during which each update restarts the average.
+        path: An ``.npz`` file for the average, or None.
     """
 
-    def __init__(self, decay, every, warmup_epochs=0):
+    def __init__(self, decay, every, warmup_epochs=0, path=None):
         super().__init__()
         self.decay = float(decay)
         self.every = int(every)
         self.warmup_epochs = int(warmup_epochs)
+        self.path = path
         self.average = None
         self.updates = 0
         self.epoch = 0
+        self._saved_epoch = None
 
     def update(self, weights):
         """One update from a list of arrays (the model's weights, in order)."""
@@ -60,8 +72,30 @@ class ExponentialMovingAverage(keras.callbacks.Callback):
                 avg += (1.0 - self.decay) * np.asarray(w, dtype=np.float64)
         self.updates += 1
 
+    def _variables(self):
+        return [v for v in self.model.weights if "float" in str(v.dtype)]
+
+    def on_train_begin(self, logs=None):
+        if self.path and os.path.exists(self.path):
+            with np.load(self.path) as saved:
+                self._saved_epoch = int(saved["epoch"])
+                self.updates = int(saved["updates"])
+                self.average = [saved[f"w{i}"] for i in range(len(self._variables()))]
+
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+        if self._saved_epoch is not None and self._saved_epoch != epoch - 1:
+            print(f"moving average: saved after epoch {self._saved_epoch + 1}, the run resumes "
+                  f"after epoch {epoch}; the average restarts")
+            self.average, self.updates = None, 0
+        self._saved_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.path and self.average is not None:
+            with atomic_path(self.path) as temporary:
+                with open(temporary, "wb") as f:
+                    np.savez(f, epoch=epoch, updates=self.updates,
+                             **{f"w{i}": a for i, a in enumerate(self.average)})
 
     def after_batch(self, batch, weights):
         """torchvision's rule after batch ``batch`` of the epoch; ``weights`` gives the arrays."""
@@ -72,14 +106,15 @@ class ExponentialMovingAverage(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.after_batch(
-            batch, lambda: [keras.ops.convert_to_numpy(v) for v in self.model.weights]
+            batch, lambda: [keras.ops.convert_to_numpy(v) for v in self._variables()]
         )
 
     def swap(self):
         """Exchanges the model's weights with the average (call twice to undo)."""
         if self.average is None:
             return
-        current = [keras.ops.convert_to_numpy(v) for v in self.model.weights]
-        for variable, value in zip(self.model.weights, self.average):
+        variables = self._variables()
+        current = [keras.ops.convert_to_numpy(v) for v in variables]
+        for variable, value in zip(variables, self.average):
             variable.assign(value.astype(variable.dtype))
         self.average = [np.array(w, dtype=np.float64) for w in current]

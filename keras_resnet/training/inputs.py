@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet import data
+from keras_resnet.data import mixing, policies, repeated
 
 
 @dataclasses.dataclass
@@ -44,9 +45,17 @@ class Split:
             and distribution.name == "multiworker"
         )
 
+    def epoch_images(self, recipe=None, replicas=1):
+        """Images in one training epoch: the split's count, or repeated augmentation's length."""
+        if recipe is None or not recipe.repeated_augmentation:
+            return self.count
+        return repeated.epoch_length(
+            self.count, repeats=recipe.repeated_augmentation, num_replicas=replicas
+        )
+
     def dataset(
         self, *, augmentation, image_size, batch_size, num_classes, train=False, seed=None,
-        distribution=None,
+        distribution=None, recipe=None,
     ):
         """uint8 batches of this split: the augmentation's transform when ``train``.
 
@@ -54,18 +63,37 @@ class Split:
         its own files (``data.worker_shards``) through
         ``distribute_datasets_from_function``; the training set then repeats,
         and ``steps_per_epoch`` says where an epoch ends.
+
+        ``recipe`` adds its ingredients: in training its automatic policy and
+        random erasing after the crop, repeated augmentation, and MixUp/CutMix
+        on each batch; in evaluation its ``eval_size`` crop of an
+        ``eval_resize`` side (FixRes).
         """
+        ingredients = _Ingredients(recipe, distribution)
         if train:
-            transform = data.training_transform(augmentation, image_size=image_size)
+            transform = data.training_transform(
+                augmentation, image_size=image_size, augment=ingredients.augment,
+                random_erasing=ingredients.random_erasing,
+            )
         else:
-            transform = data.eval_transform(augmentation, image_size=image_size)
+            transform = data.eval_transform(
+                augmentation, image_size=ingredients.eval_size or image_size,
+                resize=ingredients.eval_resize,
+            )
         options = dict(
             transform=transform, batch_size=batch_size, num_classes=num_classes,
-            drop_remainder=train,
+            drop_remainder=train, batch_transform=ingredients.mixer if train else None,
         )
+        repeats = ingredients.repeats if train else None
         if self.shards is None:
+            order = None
+            if repeats:
+                order = repeated.order_dataset(
+                    self.count, repeats=repeats, num_replicas=ingredients.replicas,
+                    batch_size=batch_size, seed=seed or 0,
+                )
             return data.make_dataset(
-                self.images, self.labels, shuffle=train, seed=seed, **options
+                self.images, self.labels, shuffle=train, seed=seed, order=order, **options
             )
         files = [shard.path for shard in self.shards]
         if not (train and self.repeats(distribution)):
@@ -74,6 +102,11 @@ class Split:
             records = data.shard_records(files, shuffle=train, seed=seed).apply(
                 tf.data.experimental.assert_cardinality(self.count)
             )
+            if repeats:
+                length = self.epoch_images(recipe, ingredients.replicas)
+                records = _repeated(records, repeats).take(length).apply(
+                    tf.data.experimental.assert_cardinality(length)
+                )
             return data.records_dataset(
                 records, shuffle_buffer=_SHUFFLE_BUFFER if train else 0, seed=seed, **options
             )
@@ -83,12 +116,47 @@ class Split:
                 files, shuffle=True, seed=seed, worker_index=context.input_pipeline_id,
                 num_workers=context.num_input_pipelines,
             )
+            if repeats:
+                records = _repeated(records, repeats)
             options["batch_size"] = context.get_per_replica_batch_size(batch_size)
             return data.records_dataset(
                 records, shuffle_buffer=_SHUFFLE_BUFFER, seed=seed, **options
             ).repeat()
 
         return distribution.tf_strategy.distribute_datasets_from_function(worker_dataset)
+
+
+def _repeated(records, repeats):
+    """Each record ``repeats`` times in a row; the shuffle buffer then spreads the copies.
+
+    A stream of shards has no index to deal copies out as timm's sampler does
+    (``repeated.global_order``); the buffer puts them in different batches.
+    """
+    return records.flat_map(lambda *record: tf.data.Dataset.from_tensors(record).repeat(repeats))
+
+
+class _Ingredients:
+    """What a recipe adds to the input pipeline (nothing without a recipe)."""
+
+    def __init__(self, recipe, distribution):
+        self.augment, self.random_erasing, self.repeats, self.replicas = None, 0.0, None, 1
+        self.eval_size = self.eval_resize = self.mixer = None
+        if recipe is None:
+            return
+        self.augment = recipe.augment
+        self.random_erasing = recipe.random_erasing or 0.0
+        self.repeats = recipe.repeated_augmentation
+        if self.repeats and distribution is not None:
+            self.replicas = distribution.num_replicas
+        self.eval_size, self.eval_resize = recipe.eval_size, recipe.eval_resize
+        if recipe.mixup_alpha or recipe.cutmix_alpha:
+            options = dict(
+                mixup_alpha=recipe.mixup_alpha, cutmix_alpha=recipe.cutmix_alpha,
+                convention=recipe.mix_partner,
+            )
+            self.mixer = lambda images, labels: mixing.mix_batch(
+                images, labels, policies.element_seed(), **options
+            )
 
 
 # Records shuffled after the shards' interleave: a few thousand JPEGs

@@ -10,7 +10,7 @@ import keras
 from keras import ops
 
 from keras_resnet import internals
-from keras_resnet.training import schedules
+from keras_resnet.training import losses, schedules
 from keras_resnet.weights.loading import HEAD
 
 
@@ -192,7 +192,8 @@ def compile_model(model, recipe, *, batch_size, steps_per_epoch, epochs=None, ji
     images needs (batch statistics of 8 images would replace ImageNet's).
 
     Args:
-        model: A Keras classifier ending in softmax.
+        model: A Keras classifier ending in softmax (in logits, with no
+            activation, for a recipe whose loss is binary cross-entropy).
         recipe: A ``recipes.Recipe``.
         batch_size: The global batch size (the learning rate follows it).
         steps_per_epoch: Optimiser steps per epoch (for the schedule).
@@ -215,11 +216,20 @@ def compile_model(model, recipe, *, batch_size, steps_per_epoch, epochs=None, ji
         metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"))
     model.compile(
         optimizer=optimizer,
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+        loss=_loss(recipe),
         metrics=metrics,
         jit_compile=jit_compile,
     )
     return callbacks
+
+
+def _loss(recipe):
+    """The recipe's loss: categorical cross-entropy on probabilities, or RSB's BCE on logits."""
+    if recipe.loss == "binary_cross_entropy":
+        return losses.BinaryCrossEntropy(
+            target_threshold=recipe.bce_target_threshold, smoothing=recipe.label_smoothing
+        )
+    return keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
 
 
 def steps_per_epoch(num_examples, batch_size, *, drop_remainder=True):

@@ -84,6 +84,9 @@ class Recipe:
         loss: ``"cross_entropy"`` or ``"binary_cross_entropy"`` (RSB's,
             with targets at or above ``bce_target_threshold`` set to 1).
         bce_target_threshold: timm's ``--bce-target-thresh``.
+        mix_partner: Whom MixUp/CutMix mixes each image with: ``"flip"``
+            (the batch reversed, timm's) or ``"roll"`` (rolled by one,
+            torchvision's).
     """
 
     name: str
@@ -123,6 +126,7 @@ class Recipe:
     drop_path: float = None
     loss: str = "cross_entropy"
     bce_target_threshold: float = None
+    mix_partner: str = "flip"
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -184,6 +188,7 @@ class Recipe:
                 f"`frozen_epochs` should be an integer in [0, epochs={self.epochs}). "
                 f"Received: frozen_epochs={self.frozen_epochs!r}"
             )
+        self._check_ingredients()
         if not isinstance(self.patience, int) or self.patience < 0:
             raise ValueError(
                 f"`patience` should be a non-negative integer. Received: patience={self.patience!r}"
@@ -225,32 +230,43 @@ class Recipe:
             "drop_path": self.drop_path,
             "loss": self.loss,
             "bce_target_threshold": self.bce_target_threshold,
+            "mix_partner": self.mix_partner if self.mixup_alpha or self.cutmix_alpha else None,
         }
 
-    def unapplied(self):
-        """The recipe's ingredients ``keras-resnet train`` does not apply yet, in words.
-
-        Each has its implementation and its reference test in the package
-        (``training.mixing``, ``training.ema``, ``data.repeated``,
-        ``residual.linear_drop_rates``), but not its place in the training
-        loop; a run that left one out would carry the recipe's name wrongly.
-        """
-        missing = []
-        if self.augment:
-            missing.append(f"the {self.augment} augmentation policy")
-        if self.random_erasing:
-            missing.append("random erasing")
-        if self.mixup_alpha or self.cutmix_alpha:
-            missing.append("MixUp/CutMix")
-        if self.loss == "binary_cross_entropy":
-            missing.append("binary cross-entropy")
-        if self.ema_decay is not None:
-            missing.append("the weights' moving average")
-        if self.repeated_augmentation:
-            missing.append("repeated augmentation")
-        if self.drop_path:
-            missing.append("stochastic depth")
-        return missing
+    def _check_ingredients(self):
+        """The newer recipes' settings: each None (off) or a number in its range."""
+        if self.augment is not None and not (
+            self.augment == "ta_wide" or str(self.augment).startswith("rand-")
+        ):
+            raise ValueError(
+                "`augment` should be 'ta_wide' or a RandAugment string such as "
+                f"'rand-m7-mstd0.5-inc1'. Received: augment={self.augment!r}"
+            )
+        if self.mix_partner not in ("flip", "roll"):
+            raise ValueError(
+                "`mix_partner` should be 'flip' or 'roll'. "
+                f"Received: mix_partner={self.mix_partner!r}"
+            )
+        numbers = (
+            ("random_erasing", 0.0, 1.0), ("drop_path", 0.0, 0.99), ("ema_decay", 0.0, 1.0),
+            ("mixup_alpha", 0.0, 100.0), ("cutmix_alpha", 0.0, 100.0),
+        )
+        for field, low, high in numbers:
+            value = getattr(self, field)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if value is not None and not (number and low <= value <= high):
+                raise ValueError(
+                    f"`{field}` should be a number in [{low:g}, {high:g}] or None. "
+                    f"Received: {field}={value!r}"
+                )
+        for field in ("ema_every", "eval_resize", "eval_size", "repeated_augmentation"):
+            value = getattr(self, field)
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                raise ValueError(
+                    f"`{field}` should be a positive integer or None. Received: {field}={value!r}"
+                )
 
     def learning_rate(self, batch_size=None):
         """The peak learning rate for a global ``batch_size`` (linear scaling)."""
@@ -268,9 +284,22 @@ class Recipe:
         A shorter or longer run keeps the fine-tuning phases in proportion:
         with ``epochs`` changed and ``frozen_epochs`` not given, the frozen
         phase scales with it (and leaves at least one epoch to the rest).
+        A warm-up longer than the new ``epochs`` keeps its share of the run.
+        Another ``image_size`` scales ``eval_size`` and
+        ``eval_resize`` (torchvision's 176 / 232 / 224 keeps its ratios).
         """
         changes = {k: v for k, v in changes.items() if v is not None}
+        size = changes.get("image_size")
+        if isinstance(size, int) and size > 0 and size != self.image_size:
+            # The evaluation's sizes keep their ratio to the training's (FixRes).
+            for field in ("eval_size", "eval_resize"):
+                if getattr(self, field) and field not in changes:
+                    changes[field] = max(1, round(getattr(self, field) * size / self.image_size))
         epochs = changes.get("epochs")
+        if (isinstance(epochs, int) and epochs > 0 and "warmup_epochs" not in changes
+                and self.warmup_epochs > epochs):
+            # A short trial of a long recipe: its warm-up keeps its share of the run.
+            changes["warmup_epochs"] = self.warmup_epochs * epochs / self.epochs
         if self.frozen_epochs and "frozen_epochs" not in changes and isinstance(epochs, int):
             scaled = round(self.frozen_epochs * epochs / self.epochs)
             changes["frozen_epochs"] = max(0, min(scaled, epochs - 1))

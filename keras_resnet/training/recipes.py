@@ -99,6 +99,8 @@ PUBLISHED = {
         label_smoothing=0.1,
         mixup_alpha=0.2,
         cutmix_alpha=1.0,
+        # transforms.v2's MixUp and CutMix mix each image with the one before it.
+        mix_partner="roll",
         augment="ta_wide",
         augmentation="inception",
         random_erasing=0.1,

@@ -62,10 +62,14 @@ def run(args):
     from keras_resnet import data
 
     size, augmentation = config["image_size"], config["augmentation"]
+    # A run records its recipe's evaluation sizes (FixRes: trained at 176,
+    # evaluated at 224 of 232); older runs evaluate at the training size.
+    recipe = config.get("recipe_settings") or {}
+    size, resize = recipe.get("eval_size") or size, recipe.get("eval_resize")
     if args.ten_crop:
         transform = data.ten_crop_transform(augmentation, image_size=size)
     else:
-        transform = data.eval_transform(augmentation, image_size=size)
+        transform = data.eval_transform(augmentation, image_size=size, resize=resize)
     # uint8 batches; the model's first layer applies the run's preprocess_input.
     if labels is None:  # Records of prepared shards.
         dataset = data.records_dataset(images, transform=transform, batch_size=args.batch_size)

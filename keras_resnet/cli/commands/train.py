@@ -28,9 +28,9 @@ def register(subparsers):
     parser.add_argument("--val-data", default=None, help="validation image folder")
     parser.add_argument(
         "--recipe", default=None,
-        help="a recipe of `keras-resnet recipes`: imagenet, torchvision, cifar, digits, finetune or "
-        "small-data (default: digits without --data; with it finetune under 20,000 images, else "
-        "imagenet)",
+        help="a recipe of `keras-resnet recipes` (imagenet, torchvision, torchvision-v2, rsb-a1, "
+        "rsb-a2, rsb-a3, cifar, digits, finetune, small-data; default: digits without --data; "
+        "with it finetune under 20,000 images, else imagenet)",
     )
     parser.add_argument("--epochs", type=int, default=None, help="total epochs (recipe's default)")
     parser.add_argument(
@@ -55,6 +55,10 @@ def register(subparsers):
         choices=("imagenet", "inception", "cifar", "translate", "none"),
         help="training augmentation (the recipe's by default): imagenet = the paper's scale "
         "augmentation, inception = random-resized-crop",
+    )
+    parser.add_argument(
+        "--drop-path", type=float, default=None,
+        help="stochastic depth: the last residual block's drop rate (the recipe's; 0 for none)",
     )
     parser.add_argument(
         "--weights", default=None,
@@ -115,6 +119,7 @@ def run(args, callbacks=()):
 def _run(args, callbacks, held):
     """``run``'s body; ``held`` keeps the run directory's lock until ``run`` returns."""
     from keras_resnet.cli.errors import UsageError, model_entry
+    from keras_resnet.cli.recipe_flags import recipe_from_args
 
     _check_args(args)
     digits = args.data is None
@@ -123,13 +128,13 @@ def _run(args, callbacks, held):
     if args.model:
         model_entry(args.model)  # An unknown name fails before anything is loaded.
     # Checked before anything heavy: a bad --lr fails in a second, not after TF starts.
-    recipe = _recipe(args.recipe or ("digits" if digits else "imagenet"), args)
+    recipe = recipe_from_args(args.recipe or ("digits" if digits else "imagenet"), args)
 
     # TensorFlow and Keras from here on; devices are configured first.
     import keras
 
     from keras_resnet import data, training
-    from keras_resnet.training import defaults, recipes
+    from keras_resnet.training import defaults, ingredients, recipes
     from keras_resnet.training.classifier import load_weights_file
     try:
         distribution = training.make_distribution(
@@ -174,7 +179,7 @@ def _run(args, callbacks, held):
             pretrained_problem=_pretrained_problem,
         )
         model_name, weights = plan.model, plan.weights
-        recipe = _recipe(plan.recipe, args, batch_size=plan.batch_size)
+        recipe = recipe_from_args(plan.recipe, args, batch_size=plan.batch_size)
         if plan.note:
             # A second line of the note is indented under the first.
             print("train: " + plan.note.replace("\n", "\n       "))
@@ -192,20 +197,22 @@ def _run(args, callbacks, held):
         return splits[split].dataset(
             augmentation=recipe.augmentation, image_size=recipe.image_size,
             batch_size=recipe.batch_size, num_classes=num_classes, train=train, seed=args.seed,
-            distribution=distribution,
+            distribution=distribution, recipe=recipe,
         )
 
     train_ds, val_ds = dataset("train", train=True), dataset("val")
-    steps = training.steps_per_epoch(train_count, recipe.batch_size)
+    epoch_images = splits["train"].epoch_images(recipe, distribution.num_replicas)
+    steps = training.steps_per_epoch(epoch_images, recipe.batch_size)
 
     with distribution.scope():
         try:
             # uint8 batches in; the flip, lighting noise and preprocess_input
             # run on the device, in the model's first layer.
             model = training.build_model(
-                model_name, classes=num_classes, image_size=recipe.image_size,
+                model_name, classes=num_classes, image_size=ingredients.input_size(recipe),
                 weights=None if weights_file else weights,
                 input_preprocessing=data.device_augmentation(recipe.augmentation),
+                **ingredients.model_options(recipe, model_name),
             )
             if weights_file:
                 # Any format, with or without a classifier: one of another
@@ -277,9 +284,13 @@ def _run(args, callbacks, held):
                 )
 
             verbose = "auto" if args.verbose is None else args.verbose
+            recipe_callbacks = ingredients.callbacks(
+                recipe, folder=folder, batch_size=recipe.batch_size, epochs=recipe.epochs
+            )
             training.fit(
                 model, train_ds, validation_data=val_ds, epochs=recipe.epochs, run_dir=run_dir,
-                callbacks=list(schedule_callbacks) + list(callbacks), distribution=distribution,
+                callbacks=list(schedule_callbacks) + recipe_callbacks + list(callbacks),
+                distribution=distribution,
                 verbose=verbose,
                 # Shards read per worker (multiworker) repeat: the epoch ends here.
                 steps_per_epoch=steps if splits["train"].repeats(distribution) else None,
@@ -324,40 +335,17 @@ def _run(args, callbacks, held):
                 f"test accuracy: {results['accuracy']:.4f} ({splits['test'].count} images, "
                 f"{label})"
             )
+    average = ingredients.moving_average(recipe_callbacks)
+    scores = ingredients.evaluate_average(
+        model, average, folder=folder,
+        datasets={name: dataset(name) for name in ("val", "test") if name in splits},
+    )
+    if scores and distribution.is_chief:
+        said = ", ".join(f"{name} accuracy {value:.4f}" for name, value in scores.items())
+        print(f"moving average of the weights ({ingredients.EMA_WEIGHTS}): {said}")
     if distribution.is_chief:
         print(training.run_summary(run_dir, val_images=splits["val"].count, first_epoch=done + 1))
     return 0
-
-
-def _recipe(name, args, *, batch_size=None):
-    """The recipe ``name`` with the command line's settings applied and checked."""
-    from keras_resnet.cli.errors import UsageError
-    from keras_resnet.training import recipes
-
-    try:
-        recipe = recipes.get(name)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    missing = recipe.unapplied()
-    if missing:
-        raise UsageError(
-            f"--recipe {name}: train does not apply {', '.join(missing)} yet; "
-            f"`keras-resnet recipes show {name}` lists the recipe's settings"
-        )
-    try:
-        return recipe.replace(
-            epochs=args.epochs,
-            batch_size=args.batch_size or batch_size,
-            base_lr=args.lr,
-            weight_decay=args.weight_decay,
-            schedule=args.schedule,
-            warmup_epochs=args.warmup_epochs,
-            label_smoothing=args.label_smoothing,
-            image_size=args.image_size,
-            augmentation=args.augmentation,
-        )
-    except ValueError as e:
-        raise UsageError(_with_flag(str(e))) from None
 
 
 def _weights_file(weights):
@@ -385,27 +373,6 @@ def _pretrained_problem(model_name):
     except (ValueError, OSError) as e:
         return one_line(e)
     return None
-
-
-# The recipe's fields as the command line spells them.
-_FLAGS = {
-    "base_lr": "--lr",
-    "weight_decay": "--weight-decay",
-    "warmup_epochs": "--warmup-epochs",
-    "label_smoothing": "--label-smoothing",
-    "epochs": "--epochs",
-    "batch_size": "--batch-size",
-    "image_size": "--image-size",
-    "augmentation": "--augmentation",
-}
-
-
-def _with_flag(message):
-    """A recipe's error, with the command-line option it came from."""
-    for field, flag in _FLAGS.items():
-        if message.startswith(f"`{field}`"):
-            return f"{flag}: {message}"
-    return message
 
 
 def _load_splits(args, digits):
