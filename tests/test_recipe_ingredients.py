@@ -216,7 +216,8 @@ def test_mixed_uint8_batches_keep_their_pixels_and_the_targets_sum_to_one():
     images, _, _ = _batch()
     onehot = np.eye(len(images), dtype="float32")  # a class each: the own share is readable
     pixels = tf.constant(np.round(np.abs(images) * 60).clip(0, 255).astype("uint8"))
-    for alphas in (dict(mixup_alpha=0.2, cutmix_alpha=0.0), dict(mixup_alpha=0.0, cutmix_alpha=1.0)):
+    for alphas in (dict(mixup_alpha=0.2, cutmix_alpha=0.0),
+                   dict(mixup_alpha=0.0, cutmix_alpha=1.0)):
         for s in range(5):
             mixed, targets = mixing.mix_batch(pixels, tf.constant(onehot), tf.constant([s, 9]),
                                               **alphas)

@@ -148,6 +148,8 @@ def mix_batch(images, targets, seed, *, mixup_alpha, cutmix_alpha, switch_prob=0
         seed, images.shape[1], images.shape[2], mixup_alpha=mixup_alpha,
         cutmix_alpha=cutmix_alpha, switch_prob=switch_prob, convention=convention,
     )
-    cut = lambda: mix(images, targets, lam, box=box, convention=convention)[:2]
-    blend = lambda: mix(images, targets, lam, convention=convention)[:2]
-    return tf.cond(use_cutmix, cut, blend)
+    return tf.cond(
+        use_cutmix,
+        lambda: mix(images, targets, lam, box=box, convention=convention)[:2],
+        lambda: mix(images, targets, lam, convention=convention)[:2],
+    )
