@@ -197,6 +197,40 @@ def test_pipeline_and_fit_workers_are_registered_in_the_pipeline_group():
     assert "pipeline" in workers.GROUPS
 
 
+def _recipe(median, per_cpu_second, input_median, input_per_cpu, size):
+    return {
+        "median": median, "per_cpu_second": per_cpu_second, "peak_memory_mb": 900.0,
+        "input": {"median": input_median, "per_cpu_second": input_per_cpu, "runs": []},
+        "model": "resnet50", "size": size, "batch": 32, "steps": 3, "ingredients": [],
+        "average": None,
+    }
+
+
+def test_recipe_ratios_are_each_recipe_over_the_plain_one_at_its_size():
+    results = {
+        "recipe_plain_176": _recipe(4.0, 2.0, 400.0, 200.0, 176),
+        "recipe_torchvision-v2_176": _recipe(3.8, 1.9, 100.0, 50.0, 176),
+        "recipe_rsb-a2_176": {"error": "Traceback ...\nValueError: x"},
+        "recipe_plain_224": _recipe(2.5, 1.25, 300.0, 150.0, 224),
+        "recipe_rsb-a2_224": _recipe(2.0, 1.0, 2.0, 1.0, 224),
+        "machine": {"matmul_gflops_float32": 100.0, "matmul_gflops_bfloat16": 50.0},
+    }
+    ratios = report.summarize(results)
+    assert ratios["recipe_torchvision-v2_176_over_plain"] == pytest.approx(0.95)
+    assert ratios["recipe_rsb-a2_224_over_plain"] == pytest.approx(0.8)
+    assert ratios["recipe_rsb-a2_224_input_over_step"] == pytest.approx(1.0)  # 2 / 2
+    assert ratios["recipe_torchvision-v2_176_input_cpu_share"] == pytest.approx(1.9 / 50)
+    assert "recipe_rsb-a2_176_over_plain" not in ratios
+    table = io.StringIO()
+    report.print_table(results, ratios, SIZES, file=table)
+    text = table.getvalue()
+    # 100 GFLOP/s over 3 passes of 8.2 GFLOP at 176 px: the step's ceiling.
+    assert f"float32 ceiling {100 / (3 * 8.2 * (176 / 224) ** 2):.1f} img/s" in text
+    assert "0.95x" in text and "0.80x" in text and "FAILED: Traceback ..." in text
+    assert {n for n, (g, *_) in workers.CONFIGS.items() if g == "recipes"} == {
+        f"recipe_{k}_{s}" for k in ("plain", "torchvision-v2", "rsb-a2") for s in (176, 224)}
+
+
 def test_cpu_description_reads_model_and_simd_flags(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(

@@ -26,6 +26,10 @@ backend of the environment (``KERAS_BACKEND``), with the same inputs and batch:
   batch 1 and 32, Keras ``predict``, the fast path in float32 and bfloat16,
   ONNX Runtime, OpenVINO and LiteRT in float32 and int8, and int8's ratios
   to its runtime's float32 and to the bfloat16 fast path;
+- the published recipes' training step (``keras_resnet.bench.recipes``):
+  ResNet-50 at 176 and 224 px, batch 32, from JPEG files, with every
+  ingredient of ``torchvision-v2`` and ``rsb-a2`` against the plain
+  ``torchvision`` recipe, and each one's input pipeline alone;
 - the CPU's model, core count and SIMD features; peak memory (``ru_maxrss``)
   of each process; the machine's matrix product speed in float32 and
   bfloat16 for scale.
@@ -43,6 +47,8 @@ Usage (``python -m keras_resnet.bench`` and ``python benchmarks/bench.py`` are t
     keras-resnet bench --only pipeline  # the input pipeline and fit from files
     keras-resnet bench --only export    # exported ResNet-50 in ONNX Runtime, OpenVINO,
                                         # LiteRT, float32 and int8 (keras_resnet.bench.export)
+    keras-resnet bench --only machine recipes  # today's recipes' training step against
+                                               # the plain recipe's (about 8 minutes)
 """
 
 import argparse

@@ -5,6 +5,7 @@ import sys
 
 from keras_resnet.bench.export import print_export, summarize_export
 from keras_resnet.bench.pipeline import BYTES_PIPELINES, PIPELINES
+from keras_resnet.bench.recipes import RECIPES, REFERENCE
 from keras_resnet.bench.workers import CONFIGS
 
 
@@ -17,6 +18,11 @@ def merge_rounds(runs):
     for key in ("median", "per_cpu_second", "seconds"):
         if key in merged:
             merged[key] = statistics.median(run[key] for run in runs)
+    if "input" in merged:  # The recipes' input pipeline alone.
+        merged["input"] = dict(merged["input"], **{
+            key: statistics.median(run["input"][key] for run in runs)
+            for key in ("median", "per_cpu_second")
+        })
     if "threads" in merged:
         merged["threads"] = {
             k: _merge_thread_count([run["threads"][k] for run in runs]) for k in merged["threads"]
@@ -73,6 +79,7 @@ def summarize(results):
             )
     ratios.update(summarize_pipeline(results))
     ratios.update(summarize_export(results))
+    ratios.update(summarize_recipes(results))
     return ratios
 
 
@@ -117,7 +124,7 @@ def print_table(results, ratios, sizes, file=sys.stdout):
         )
     rows = [
         name for name, (group, *_) in CONFIGS.items()
-        if name in results and group not in ("machine", "pipeline", "export")
+        if name in results and group not in ("machine", "pipeline", "export", "recipes")
     ]
     if rows:
         line()
@@ -128,6 +135,9 @@ def print_table(results, ratios, sizes, file=sys.stdout):
     if any(CONFIGS.get(name, ("",))[0] == "export" for name in results):
         line()
         print_export(results, ratios, line)
+    if any(CONFIGS.get(name, ("",))[0] == "recipes" for name in results):
+        line()
+        print_recipes(results, ratios, machine, line)
 
 
 def _print_models(results, ratios, sizes, machine, rows, line):
@@ -321,3 +331,103 @@ def _print_fit(results, ratios, line):
     share = ratios.get("fit_waiting_share")
     if share is not None:
         line(f"  waiting for data (1 - files / synthetic): {share:.1%}")
+
+
+def _recipe_rows():
+    """``{size index: [(recipe key, configuration), ...]}`` of the recipes group."""
+    rows = {}
+    for name, (group, _, _, args) in CONFIGS.items():
+        if group == "recipes":
+            key, index = args
+            rows.setdefault(index, []).append((key, name))
+    return rows
+
+
+def summarize_recipes(results):
+    """The recipes' ratios (None where a side failed or did not run).
+
+    ``<configuration>_over_plain``: its img/s over the plain recipe's at the
+    same size (the goal: 0.9 or more), and ``..._per_cpu_second``;
+    ``<configuration>_input_over_step``: the input pipeline's img/s alone
+    over the step's (under 1: the input limits the step);
+    ``<configuration>_input_cpu_share``: the input's share of the step's CPU
+    time (fit's CPU-seconds per image, which include the input's, divided into
+    the input's alone).
+    """
+    ratios = {}
+    for rows in _recipe_rows().values():
+        reference = _measured(results, dict(rows).get(REFERENCE)) or {}
+        for key, name in rows:
+            result = _measured(results, name)
+            if result is None:
+                continue
+            if key != REFERENCE:
+                ratios[f"{name}_over_{REFERENCE}"] = _ratio(
+                    result["median"], reference.get("median")
+                )
+                ratios[f"{name}_over_{REFERENCE}_per_cpu_second"] = _ratio(
+                    result["per_cpu_second"], reference.get("per_cpu_second")
+                )
+            ratios[f"{name}_input_over_step"] = _ratio(result["input"]["median"], result["median"])
+            ratios[f"{name}_input_cpu_share"] = _ratio(
+                result["per_cpu_second"], result["input"]["per_cpu_second"]
+            )
+    return ratios
+
+
+def print_recipes(results, ratios, machine, line):
+    """The recipes' section: each recipe's step beside the plain one's, and its input's."""
+    header = (
+        f"  {'recipe':<16}{'img/s':>8}{'/' + REFERENCE:>8}{'img/CPU-s':>10}{'input img/s':>13}"
+        f"{'in/step':>9}{'input CPU':>10}{'peak MB':>9}  ingredients"
+    )
+    averages = {}
+    for index, rows in sorted(_recipe_rows().items()):
+        rows = [(key, name) for key, name in rows if name in results]
+        done = [_measured(results, name) for _, name in rows if _measured(results, name)]
+        if not rows:
+            continue
+        if done:
+            r = done[0]
+            ceiling = float32_ceiling(machine, r["size"], 3) if r["model"] == "resnet50" else None
+            line(
+                f"[recipes: {r['model']} training step at {r['size']} px from JPEG files, batch "
+                f"{r['batch']}: median of {r['steps']} steps"
+                + (f"; float32 ceiling {ceiling:.1f} img/s]" if ceiling else "]")
+            )
+        else:
+            line(f"[recipes, size {index + 1}]")
+        line(header)
+        line("  " + "-" * (len(header) - 2))
+        for key, name in rows:
+            result = _measured(results, name)
+            if result is None:
+                line(f"  {key:<16} FAILED: {results[name]['error'].splitlines()[0]}")
+                continue
+            ratio = ratios.get(f"{name}_over_{REFERENCE}")
+            ratio_text = "ref" if key == REFERENCE else f"{ratio:.2f}x" if ratio else ""
+            share = ratios.get(f"{name}_input_cpu_share")
+            in_step = ratios.get(f"{name}_input_over_step")
+            line(
+                f"  {key:<16}{result['median']:>8.2f}{ratio_text:>8}"
+                f"{result['per_cpu_second']:>10.2f}{result['input']['median']:>13.1f}"
+                + (f"{in_step:>8.2f}x" if in_step is not None else f"{'':>9}")
+                + (f"{share:>10.0%}" if share is not None else f"{'':>10}")
+                + f"{result['peak_memory_mb']:>9.0f}  {', '.join(result['ingredients']) or '-'}"
+            )
+            if result.get("average"):
+                averages.setdefault(key, []).append((result["size"], result["average"]))
+        line()
+    for key, measured in averages.items():
+        line(
+            f"  {key}'s moving average: "
+            + ", ".join(f"{a['seconds']:.2f} s an update ({size} px)" for size, a in measured)
+            + f"; one every {measured[0][1]['every']} steps, amortised in its img/s"
+        )
+    line(
+        f"  /{REFERENCE}: img/s over the {REFERENCE} ({RECIPES[REFERENCE]}) recipe's at the same "
+        "size (the goal: 0.90x or more)"
+    )
+    line("  input img/s: the recipe's input pipeline alone, no model; in/step: input img/s over")
+    line("  the step's (under 1x: the input limits the step); input CPU: its share of the step's")
+    line("  CPU time (fit's CPU-seconds per image include the input's)")

@@ -10,7 +10,7 @@ import platform
 import statistics
 import time
 
-from keras_resnet.bench import export, pipeline
+from keras_resnet.bench import export, pipeline, recipes
 
 # Sizes of the full run and of --quick.
 FULL = dict(
@@ -21,6 +21,13 @@ FULL = dict(
     # included) takes about 30 s, each further one 13 s; about a minute a side.
     pipeline_repeats=3, fit_model="resnet50", fit_size=224, fit_batch=32, fit_warmup=1,
     fit_steps=2,
+    # The recipes group (keras_resnet.bench.recipes): ResNet-50's step takes about 8 s
+    # at 176 px and 13 s at 224 (its first, tracing included, 20 and 30 s); 4 steps, the
+    # JPEGs, the input alone and the average's update: about 1 to 1.5 minutes a recipe and
+    # size, about 8 minutes for the six.
+    recipe_model="resnet50", recipe_sizes=(176, 224), recipe_batch=32, recipe_warmup=1,
+    recipe_steps=3, recipe_images=128, recipe_input_batches=2, recipe_input_repeats=3,
+    recipe_average_repeats=3,
 )
 QUICK = dict(
     infer_size=64, infer_batch=8, infer_repeats=2,
@@ -28,12 +35,16 @@ QUICK = dict(
     build_repeats=1, pipeline_images=64, pipeline_size=224, pipeline_batch=64,
     pipeline_repeats=3, fit_model="small-resnet", fit_size=64, fit_batch=32, fit_warmup=2,
     fit_steps=3,
+    # rsb-a2's stochastic depth needs a residual net of the catalogue with drop_path.
+    recipe_model="resnet18", recipe_sizes=(64, 80), recipe_batch=8, recipe_warmup=1,
+    recipe_steps=2, recipe_images=48, recipe_input_batches=2, recipe_input_repeats=3,
+    recipe_average_repeats=2,
 )
 
 FULL.update(export.SIZES)
 QUICK.update(export.QUICK_SIZES)
 
-GROUPS = ("machine", "build", "inference", "training", "pipeline", "export")
+GROUPS = ("machine", "build", "inference", "training", "pipeline", "export", "recipes")
 
 
 def _median_rate(items, seconds, cpu_seconds=None):
@@ -233,6 +244,7 @@ CONFIGS["fit_synthetic"] = (
     "pipeline", "fit on synthetic uint8 in memory", pipeline.worker_fit, ("synthetic",)
 )
 CONFIGS.update(export.configs(export.worker_export))
+CONFIGS.update(recipes.configs(recipes.worker_recipe, FULL["recipe_sizes"]))
 
 
 def run_worker(name, quick):
