@@ -45,6 +45,7 @@ def _train(photos, run_dir, recipe, *extra):
     ])
 
 
+@pytest.mark.backend_agnostic
 def test_torchvision_v2_trains_with_every_ingredient(photos, tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert _train(photos, run_dir, "torchvision-v2", "--image-size", "32") == 0
@@ -66,6 +67,57 @@ def test_torchvision_v2_trains_with_every_ingredient(photos, tmp_path, capsys):
     # The run evaluates where the recipe does: 41 px crops of a 42 px side.
     assert cli.main(["evaluate", "--run-dir", str(run_dir), "--data", str(photos)]) == 0
     assert "centre top-1 accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.backend_agnostic
+def test_rsb_a2_trains_with_randaugment_bce_lamb_and_drop_path(photos, tmp_path, capsys):
+    import keras
+
+    run_dir = tmp_path / "run"
+    assert _train(photos, run_dir, "rsb-a2", "--image-size", "32") == 0
+    settings = json.load(open(run_dir / "run.json"))["recipe_settings"]
+    assert settings["augment"] == "rand-m7-mstd0.5-inc1" and settings["drop_path"] == 0.05
+    assert settings["loss"] == "binary_cross_entropy" and settings["optimizer"] == "lamb"
+    # Trained on logits; the weights are a softmax classifier's, as predict reads them.
+    capsys.readouterr()
+    assert cli.main(["predict", "--run-dir", str(run_dir), str(next(photos.rglob("*.jpg")))]) == 0
+    ranked = capsys.readouterr().out.splitlines()[1:]  # "  1. china   0.5123", one per class
+    scores = [float(line.split()[2]) for line in ranked]
+    assert len(scores) == 2
+    assert abs(sum(scores) - 1) < 1e-3
+    keras.backend.clear_session()
+
+
+def test_the_moving_average_resumes_from_its_file_and_restarts_when_out_of_step(tmp_path, capsys):
+    import keras
+
+    from keras_resnet.training import ema
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = str(tmp_path / "ema.npz")
+    first = ema.ExponentialMovingAverage(0.5, every=1, path=path)
+    first.set_model(model)
+    first.on_train_begin()
+    for epoch in range(2):
+        first.on_epoch_begin(epoch)
+        first.on_train_batch_end(0)
+        model.layers[0].kernel.assign(model.layers[0].kernel + 1.0)
+        first.on_epoch_end(epoch)
+    # A resumed run (after epoch 2) reads the average back as it was.
+    again = ema.ExponentialMovingAverage(0.5, every=1, path=path)
+    again.set_model(model)
+    again.on_train_begin()
+    again.on_epoch_begin(2)
+    assert again.updates == first.updates == 2
+    for saved, kept in zip(first.average, again.average):
+        np.testing.assert_array_equal(saved, kept)
+    # A file of another epoch (the crash fell between the checkpoint and it) restarts it.
+    late = ema.ExponentialMovingAverage(0.5, every=1, path=path)
+    late.set_model(model)
+    late.on_train_begin()
+    late.on_epoch_begin(3)
+    assert late.average is None and late.updates == 0
+    assert "the average restarts" in capsys.readouterr().out
 
 
 def test_a_recipe_with_stochastic_depth_refuses_a_network_without_it(photos, tmp_path, capsys):

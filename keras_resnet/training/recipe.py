@@ -284,7 +284,7 @@ class Recipe:
         A shorter or longer run keeps the fine-tuning phases in proportion:
         with ``epochs`` changed and ``frozen_epochs`` not given, the frozen
         phase scales with it (and leaves at least one epoch to the rest).
-        A warm-up longer than the new ``epochs`` keeps its share of the run.
+        The warm-up keeps its share of the run too (unless given).
         Another ``image_size`` scales ``eval_size`` and
         ``eval_resize`` (torchvision's 176 / 232 / 224 keeps its ratios).
         """
@@ -296,9 +296,9 @@ class Recipe:
                 if getattr(self, field) and field not in changes:
                     changes[field] = max(1, round(getattr(self, field) * size / self.image_size))
         epochs = changes.get("epochs")
-        if (isinstance(epochs, int) and epochs > 0 and "warmup_epochs" not in changes
-                and self.warmup_epochs > epochs):
-            # A short trial of a long recipe: its warm-up keeps its share of the run.
+        if isinstance(epochs, int) and epochs > 0 and "warmup_epochs" not in changes:
+            # A trial of a long recipe keeps its shape: 5 warm-up epochs of 600
+            # are 0.05 of a 6-epoch run, not most of it.
             changes["warmup_epochs"] = self.warmup_epochs * epochs / self.epochs
         if self.frozen_epochs and "frozen_epochs" not in changes and isinstance(epochs, int):
             scaled = round(self.frozen_epochs * epochs / self.epochs)
