@@ -307,11 +307,15 @@ def test_resume_with_other_settings_refuses_and_changes_nothing(run_copy, args, 
 @requires_tensorflow
 @pytest.mark.slow
 def test_resume_with_more_epochs_extends_the_run(run_copy):
+    warmup = _json(os.path.join(run_copy, "run.json"))["warmup_epochs"]
     proc = _train(["--epochs", "3", "--run-dir", run_copy])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _epochs_run(proc) == [3]
     assert _log_epochs(run_copy) == [1, 2, 3]
-    assert _json(os.path.join(run_copy, "run.json"))["epochs"] == 3
+    record = _json(os.path.join(run_copy, "run.json"))
+    assert record["epochs"] == 3
+    # The warm-up the run began with (scaled to its first --epochs), not one scaled anew.
+    assert record["warmup_epochs"] == warmup
 
 
 # ---------------------------------------------------------------------------

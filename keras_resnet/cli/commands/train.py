@@ -190,6 +190,7 @@ def _run(args, callbacks, held):
             f"({train_count} images)"
         )
     run_dir = args.run_dir or (DEFAULT_RUN_DIR if digits else os.path.join("runs", model_name))
+    recipe = _recorded_warmup(recipe, run_dir, args)
     mode = training.preprocessing_mode(model_name, weights)
     num_classes = len(class_names)
 
@@ -346,6 +347,27 @@ def _run(args, callbacks, held):
     if distribution.is_chief:
         print(training.run_summary(run_dir, val_images=splits["val"].count, first_epoch=done + 1))
     return 0
+
+
+def _recorded_warmup(recipe, run_dir, args):
+    """``recipe`` with the warm-up its run directory began with, when ``--epochs`` extends it.
+
+    A shorter or longer ``--epochs`` scales a recipe's warm-up with the run
+    (``Recipe.replace``); a run extended with more epochs has had its warm-up
+    already, which stays what it was (and the run directory's check passes).
+    """
+    from keras_resnet import training
+
+    if args.warmup_epochs is not None or not os.path.exists(os.path.join(run_dir, "run.json")):
+        return recipe
+    try:
+        stored = training.load_run(run_dir)
+    except (OSError, ValueError):
+        return recipe  # check_settings says what is wrong with it
+    warmup = stored.get("warmup_epochs")
+    if warmup is None or stored.get("epochs") == recipe.epochs:
+        return recipe
+    return recipe.replace(warmup_epochs=warmup)
 
 
 def _weights_file(weights):
