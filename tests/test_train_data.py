@@ -17,6 +17,7 @@ from PIL import Image
 
 from keras_resnet import cli, data
 from keras_resnet.training import inputs
+from keras_resnet.training.distribution import Distribution
 from test_training import ROOT, _env, _free_ports, _h5_arrays
 
 pytestmark = pytest.mark.backend_agnostic
@@ -56,7 +57,8 @@ def test_each_worker_reads_its_own_shards_and_together_every_file_once(prepared)
             created["function"] = function
             return "distributed"
 
-    distribution = types.SimpleNamespace(name="multiworker", tf_strategy=Strategy())
+    distribution = Distribution("multiworker", num_replicas=2, num_workers=2,
+                                tf_strategy=Strategy())
     result = split.dataset(
         augmentation="imagenet", image_size=16, batch_size=4, num_classes=None, train=True,
         seed=0, distribution=distribution,

@@ -62,7 +62,10 @@ def main(argv=None):
     if not args.debug:
         warnings.formatwarning = _one_line_warning
     try:
-        return _dispatch(args)
+        status = _dispatch(args)
+        if status:
+            _leave_a_failed_cluster(status)
+        return status
     except BrokenPipeError:
         # The reader went away (`keras-resnet models | head`): not an error
         # of ours. Python would still complain when it flushes stdout at exit.
@@ -97,6 +100,23 @@ def _dispatch(args):
             raise
         print(f"keras-resnet {args.command}: error: {errors.one_line(e)}", file=sys.stderr)
         return 1
+
+
+def _leave_a_failed_cluster(status):
+    """Exits at once with ``status`` from a multi-process JAX run that failed.
+
+    Python's normal exit would run JAX's shutdown, which waits on a barrier
+    that a failed cluster's other processes may never reach, then aborts with
+    pages of logs after the one line already said.
+    """
+    if "jax" not in sys.modules:
+        return
+    import jax
+
+    if jax.distributed.is_initialized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
 
 
 def _one_line_warning(message, category, filename, lineno, line=None):

@@ -52,3 +52,26 @@ def with_flag(message):
         if message.startswith(f"`{field}`"):
             return f"{flag}: {message}"
     return message
+
+
+def recorded_warmup(recipe, run_dir, args):
+    """``recipe`` with the warm-up its run directory began with, when ``--epochs`` extends it.
+
+    A shorter or longer ``--epochs`` scales a recipe's warm-up with the run
+    (``Recipe.replace``); a run extended with more epochs has had its warm-up
+    already, which stays what it was (and the run directory's check passes).
+    """
+    import os
+
+    from keras_resnet import training
+
+    if args.warmup_epochs is not None or not os.path.exists(os.path.join(run_dir, "run.json")):
+        return recipe
+    try:
+        stored = training.load_run(run_dir)
+    except (OSError, ValueError):
+        return recipe  # check_settings says what is wrong with it
+    warmup = stored.get("warmup_epochs")
+    if warmup is None or stored.get("epochs") == recipe.epochs:
+        return recipe
+    return recipe.replace(warmup_epochs=warmup)

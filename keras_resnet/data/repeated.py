@@ -77,22 +77,23 @@ def global_order(num_images, *, repeats, num_replicas, batch_size, seed, epoch=0
     return stacked.reshape(-1)
 
 
-def order_dataset(num_images, *, repeats, num_replicas=1, batch_size, seed=0):
+def order_dataset(num_images, *, repeats, num_replicas=1, batch_size, seed=0,
+                  process_index=0, num_processes=1):
     """A ``tf.data.Dataset`` of ``global_order``'s indices, drawn anew each epoch.
 
     Each iteration of the dataset (each epoch of ``fit``) draws its seed from
     ``tf.data.Dataset.random`` with ``rerandomize_each_iteration``, so the
-    order changes from epoch to epoch and repeats from run to run.
+    order changes from epoch to epoch and repeats from run to run
+    (``sharing.order_dataset``). With ``num_processes`` above 1, the indices
+    are process ``process_index``'s part of each global batch
+    (``sharing.process_part``).
     """
-    import tensorflow as tf
+    from keras_resnet.data import sharing
 
-    def order(draw):
-        return global_order(num_images, repeats=repeats, num_replicas=num_replicas,
-                            batch_size=batch_size, seed=seed,
-                            epoch=abs(int(draw))).astype(np.int64)
+    def order(epoch):
+        indices = global_order(num_images, repeats=repeats, num_replicas=num_replicas,
+                               batch_size=batch_size, seed=seed, epoch=epoch)
+        return sharing.process_part(indices, batch_size=batch_size,
+                                    process_index=process_index, num_processes=num_processes)
 
-    length = len(order(0))
-    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
-    indices = draws.map(lambda draw: tf.ensure_shape(
-        tf.numpy_function(order, [draw], tf.int64, stateful=False), [length]))
-    return indices.unbatch().apply(tf.data.experimental.assert_cardinality(length))
+    return sharing.order_dataset(order, seed=seed)

@@ -6,9 +6,10 @@ Modules:
         ``compile_model``.
     precision: the fastest dtype policy and XLA setting for the hardware.
     distribution: one device, mirrored replicas or several workers.
-    run_dir: resume after a crash, a stop on a NaN loss, ``fit`` and the
-        summary a run ends with; with files, log (and the best epoch) and
-        plots beside it.
+    cluster: the processes of a multi-process JAX run, how they meet and stop.
+    run_dir: resume after a crash, a stop on a NaN loss, ``fit``; with
+        files, log (and the best epoch) and plots beside it.
+    summary: what a run says when it ends.
     run_record: ``run.json``, and which settings a resumed run may change.
     lock: one writer per run directory.
     faults: the crash tests' fault injection (``KERAS_RESNET_FAULT``).
@@ -66,13 +67,12 @@ from keras_resnet.training.run_dir import (
     DiskFull,
     NonFiniteLoss,
     completed_epochs,
-    finished_summary,
     fit,
+    held_by,
     is_finished,
     read_backup_metadata,
     report_full_disk,
     run_callbacks,
-    run_summary,
     writer_dir,
 )
 from keras_resnet.training.run_record import (
@@ -83,6 +83,7 @@ from keras_resnet.training.run_record import (
     load_run,
     write_run_record,
 )
+from keras_resnet.training.summary import finished_summary, run_summary
 
 __all__ = [
     "AtomicBackupAndRestore",
@@ -110,6 +111,7 @@ __all__ = [
     "evaluate_ten_crop",
     "finished_summary",
     "fit",
+    "held_by",
     "is_finished",
     "load_run",
     "lock_run_dir",

@@ -3,6 +3,16 @@
 ``make_distribution(name)`` returns a ``Distribution``: the scope to build
 and compile in, how many replicas share the global batch, and which worker
 writes the run directory.
+
+Backends and strategies:
+
+- TensorFlow: ``tf.distribute`` (``MirroredStrategy``; ``MultiWorkerMirroredStrategy``
+  from ``TF_CONFIG``).
+- JAX: ``keras.distribution.DataParallel`` over the local devices
+  (``mirrored``) or over every process's devices (``multiworker``: the
+  processes meet through ``cluster.Cluster.join``).
+- PyTorch: one device; Keras distributes ``fit`` on PyTorch from 3.16
+  (``keras.distribution``), not in the installed 3.15.
 """
 
 import contextlib
@@ -37,6 +47,27 @@ class Distribution:
     def is_chief(self):
         return self.worker_index == 0
 
+    @property
+    def jax_processes(self):
+        """Whether this is JAX's multi-process run (``multiworker`` on JAX, any process count).
+
+        Every process then feeds its own part of each global batch
+        (``inputs.Split.dataset``) and holds the same replicated weights, so
+        all read one run directory and the chief alone writes it.
+        TensorFlow's workers keep their own state in ``run_dir/workers/<index>``
+        instead (``run_dir.writer_dir``).
+        """
+        return self.name == "multiworker" and self.tf_strategy is None
+
+    @property
+    def writes_files(self):
+        """Whether this process writes into the run directory (or its own folder)."""
+        return self.is_chief or not self.jax_processes
+
+    def process_slice(self, batch_size):
+        """``(index, count, local_batch)``: this process's share of each global batch."""
+        return self.worker_index, self.num_workers, batch_size // self.num_workers
+
     def scope(self):
         """Context in which to build and compile the model."""
         if self.tf_strategy is not None:
@@ -65,42 +96,56 @@ def split_cpu(num_devices):
     )
 
 
-def make_distribution(name="default", *, virtual_devices=None):
+def make_distribution(name="default", *, virtual_devices=None, cluster=None):
     """Creates the distribution for ``name``.
 
     ``"mirrored"`` replicates over every visible GPU, or over
     ``virtual_devices`` logical CPU devices when there is none (to show and
     test data parallelism on a laptop). ``"multiworker"`` reads the cluster
-    from ``TF_CONFIG``. On the JAX backend ``"mirrored"`` is
-    ``keras.distribution.DataParallel`` over the local devices; multi-host
-    JAX needs ``jax.distributed.initialize`` and is not wired here.
+    from ``TF_CONFIG`` on TensorFlow; on JAX it joins ``cluster`` (a
+    ``cluster.Cluster``) and is ``keras.distribution.DataParallel`` over
+    every process's devices, each process feeding its own part of each
+    global batch. On the JAX backend ``"mirrored"`` is ``DataParallel`` over
+    the local devices.
 
     Raises:
-        ValueError: For an unknown name, or ``"multiworker"`` without
-            ``TF_CONFIG`` or on JAX.
+        ValueError: For an unknown name, ``"multiworker"`` without its
+            cluster, a cluster that cannot be joined, or a strategy the
+            backend does not have.
     """
     if name not in STRATEGIES:
         raise ValueError(f"`strategy` should be one of {STRATEGIES}. Received: strategy={name!r}")
     backend = keras.backend.backend()
     if backend == "jax":
-        if name == "multiworker":
-            raise ValueError(
-                "strategy='multiworker' needs the TensorFlow backend (TF_CONFIG). "
-                "Received: strategy='multiworker' with KERAS_BACKEND=jax"
-            )
         if virtual_devices:
             split_cpu(virtual_devices)
         if name == "default":
             return Distribution("default")
+        if name == "multiworker":
+            if cluster is None:
+                raise ValueError(
+                    "strategy='multiworker' on JAX needs the cluster (--coordinator, "
+                    "--num-processes, --process-id). Received: none"
+                )
+            cluster.join()
         import jax
 
         devices = jax.devices()
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-        return Distribution(name, num_replicas=len(devices))
+        keras.distribution.set_distribution(
+            # Each process's dataset is already its share of the global batch
+            # (``inputs.Split.dataset``); Keras's auto-shard would split it again.
+            keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
+        )
+        return Distribution(
+            name, num_replicas=len(devices), worker_index=jax.process_index(),
+            num_workers=jax.process_count(),
+        )
     if backend != "tensorflow":
         if name != "default":
             raise ValueError(
-                f"strategy={name!r} needs the TensorFlow or JAX backend. Received: {backend}"
+                f"strategy={name!r} needs the TensorFlow or JAX backend: Keras distributes fit "
+                f"on PyTorch from 3.16 (keras.distribution), and this is Keras "
+                f"{keras.__version__}. Received: KERAS_BACKEND={backend}"
             )
         return Distribution("default")
 

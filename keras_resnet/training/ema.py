@@ -49,14 +49,17 @@ class ExponentialMovingAverage(keras.callbacks.Callback):
         every: Batches between two updates.
         warmup_epochs: Epochs during which each update restarts the average.
         path: An ``.npz`` file for the average, or None.
+        writes: False to read ``path`` without writing it (a process of a
+            multi-process run other than the one that writes the run's files).
     """
 
-    def __init__(self, decay, every, warmup_epochs=0, path=None):
+    def __init__(self, decay, every, warmup_epochs=0, path=None, writes=True):
         super().__init__()
         self.decay = float(decay)
         self.every = int(every)
         self.warmup_epochs = int(warmup_epochs)
         self.path = path
+        self.writes = writes
         self.average = None
         self.updates = 0
         self.epoch = 0
@@ -91,7 +94,7 @@ class ExponentialMovingAverage(keras.callbacks.Callback):
         self._saved_epoch = None
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.path and self.average is not None:
+        if self.path and self.writes and self.average is not None:
             with atomic_path(self.path) as temporary:
                 with open(temporary, "wb") as f:
                     np.savez(f, epoch=epoch, updates=self.updates,

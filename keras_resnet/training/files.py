@@ -125,6 +125,30 @@ def save_weights(model, path):
     the time of the write.
     """
     buffer = _WeightsBuffer()
-    model.save_weights(buffer)
+    with _outside_distribution():
+        model.save_weights(buffer)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(buffer.getbuffer())
+
+
+@contextlib.contextmanager
+def _outside_distribution():
+    """Keras's global distribution unset for the block (a no-op without one).
+
+    Saving makes throwaway objects (a reference optimizer to tell its own
+    attributes from the model's), whose variables a multi-process
+    ``keras.distribution`` would place with a collective that the processes
+    not saving never join: the one process that writes would wait forever.
+    The model's replicated weights are read locally either way.
+    """
+    import keras
+
+    current = keras.distribution.distribution()
+    if current is None:
+        yield
+        return
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(current)

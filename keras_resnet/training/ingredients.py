@@ -52,7 +52,7 @@ def input_size(recipe):
     return recipe.image_size
 
 
-def callbacks(recipe, *, folder, batch_size, epochs):
+def callbacks(recipe, *, folder, batch_size, epochs, writes=True):
     """The callbacks of the recipe's ingredients: the moving average, if any.
 
     Args:
@@ -60,6 +60,7 @@ def callbacks(recipe, *, folder, batch_size, epochs):
         folder: The writer's directory (``training.writer_dir``).
         batch_size: The global batch size (the average's decay follows it).
         epochs: The run's length.
+        writes: Whether this process writes ``folder`` (``Distribution.writes_files``).
     """
     if recipe.ema_decay is None:
         return []
@@ -68,7 +69,7 @@ def callbacks(recipe, *, folder, batch_size, epochs):
                                epochs=epochs)
     return [ema.ExponentialMovingAverage(
         decay, every, warmup_epochs=round(recipe.warmup_epochs),
-        path=os.path.join(folder, EMA_FILE),
+        path=os.path.join(folder, EMA_FILE), writes=writes,
     )]
 
 
@@ -77,7 +78,7 @@ def moving_average(callback_list):
     return next((c for c in callback_list if isinstance(c, ema.ExponentialMovingAverage)), None)
 
 
-def evaluate_average(model, average, *, datasets, folder):
+def evaluate_average(model, average, *, datasets, folder, writes=True):
     """Puts the average into ``model``, saves it, and scores it: ``{split: accuracy}``.
 
     ``model`` keeps the average afterwards. Nothing happens (``{}``) if the
@@ -89,7 +90,8 @@ def evaluate_average(model, average, *, datasets, folder):
         return {}
     average.set_model(model)
     average.swap()
-    save_weights(model, os.path.join(folder, EMA_WEIGHTS))
+    if writes:
+        save_weights(model, os.path.join(folder, EMA_WEIGHTS))
     return {
         split: model.evaluate(dataset, verbose=0, return_dict=True)["accuracy"]
         for split, dataset in datasets.items()

@@ -3,7 +3,9 @@
 ``load_splits`` finds the splits of ``--data`` (and ``--val-data``) and
 ``Split.dataset`` turns one into batches for a model whose first layer is
 ``data.device.InputPreprocessing`` (uint8 RGB in, channels last). Shards are
-read by each worker of a multi-worker run from its own files.
+read by each worker of a multi-worker run from its own files; a folder's or
+the digits' images are shared out among JAX's processes batch by batch
+(``data.sharing``).
 """
 
 import dataclasses
@@ -13,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet import data
-from keras_resnet.data import mixing, policies, repeated
+from keras_resnet.data import mixing, policies, repeated, sharing
 
 
 @dataclasses.dataclass
@@ -68,6 +70,10 @@ class Split:
         random erasing after the crop, repeated augmentation, and MixUp/CutMix
         on each batch; in evaluation its ``eval_size`` crop of an
         ``eval_resize`` side (FixRes).
+
+        Under a distribution whose processes each feed their own part of the
+        global batch (JAX's ``multiworker``), the dataset is this process's
+        part: batches of ``batch_size / processes``.
         """
         ingredients = _Ingredients(recipe, distribution)
         if train:
@@ -85,6 +91,11 @@ class Split:
             drop_remainder=train, batch_transform=ingredients.mixer if train else None,
         )
         repeats = ingredients.repeats if train else None
+        if distribution is not None and distribution.jax_processes:
+            return self._process_dataset(
+                distribution, train=train, seed=seed, repeats=repeats,
+                replicas=ingredients.replicas, options=options,
+            )
         if self.shards is None:
             order = None
             if repeats:
@@ -124,6 +135,43 @@ class Split:
             ).repeat()
 
         return distribution.tf_strategy.distribute_datasets_from_function(worker_dataset)
+
+    def _process_dataset(self, distribution, *, train, seed, repeats, replicas, options):
+        """This process's part of every global batch (``data.sharing``)."""
+        index, count, local = distribution.process_slice(options["batch_size"])
+        options = dict(options, batch_size=local)
+        seed = seed or 0
+        if self.shards is not None:
+            files = [shard.path for shard in self.shards]
+            if train:
+                # Each process its own shards, as TensorFlow's workers read them.
+                records = data.shard_records(
+                    files, shuffle=True, seed=seed, worker_index=index, num_workers=count
+                )
+                if repeats:
+                    records = _repeated(records, repeats)
+                return data.records_dataset(
+                    records, shuffle_buffer=_SHUFFLE_BUFFER, seed=seed, **options
+                ).repeat()
+            records = data.shard_records(files).shard(count, index).take(self.count // count)
+            return data.records_dataset(records, shuffle_buffer=0, seed=seed, **options)
+        if not train:
+            part = sharing.evaluation_part(self.count, process_index=index, num_processes=count)
+            order = tf.data.Dataset.from_tensor_slices(part)
+        elif repeats:
+            order = repeated.order_dataset(
+                self.count, repeats=repeats, num_replicas=replicas, batch_size=local * count,
+                seed=seed, process_index=index, num_processes=count,
+            )
+        else:
+            order = sharing.order_dataset(
+                lambda epoch: sharing.process_part(
+                    sharing.epoch_permutation(self.count, seed=seed, epoch=epoch),
+                    batch_size=local * count, process_index=index, num_processes=count,
+                ),
+                seed=seed,
+            )
+        return data.make_dataset(self.images, self.labels, order=order, seed=seed, **options)
 
 
 def _repeated(records, repeats):

@@ -12,8 +12,9 @@ A run directory holds::
     log.csv             one row per epoch
     curves.png          loss and accuracy curves
 
-A worker of a multi-worker run other than the chief writes only its own
-``workers/<index>/`` (lock, backup and final weights).
+A TensorFlow worker of a multi-worker run other than the chief writes only
+its own ``workers/<index>/`` (lock, backup and final weights); JAX's other
+processes write nothing and resume from the chief's backup.
 
 A loss that becomes NaN or infinite stops the run (``NonFiniteLoss``)
 before the epoch's weights are written anywhere: the backup keeps the last
@@ -22,7 +23,8 @@ rate (see ``run_record``) and resumes there.
 
 ``fit`` is ``model.fit`` with these callbacks and files, holding the lock;
 ``run_callbacks`` gives the callbacks alone to those who call ``model.fit``
-themselves (and take ``lock_run_dir`` themselves if they need it).
+themselves (and take ``lock_run_dir`` themselves if they need it). What a
+finished run says is ``summary``'s.
 """
 
 import contextlib
@@ -44,10 +46,8 @@ from keras_resnet.training.files import save_weights, write_json
 from keras_resnet.training.lock import lock_run_dir
 from keras_resnet.training.log import (
     BestWeights,
-    duration,
     log_row,
     read_log,
-    summary_lines,
     write_log,
 )
 from keras_resnet.training.plots import plot_log
@@ -80,6 +80,8 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         run_dir: Where ``log.csv`` and the best weights go; None (a worker
             other than the chief) keeps the checkpoint only.
         monitor: The log entry whose maximum picks the best weights.
+        writes: False for a process that only reads ``backup_dir`` (a JAX
+            process other than the chief: the chief's checkpoint is its own).
     """
 
     # Where Keras runs batch callbacks in a thread (JAX, PyTorch), reading
@@ -88,10 +90,11 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
     # before the epoch's commit (which waits for those callbacks).
     async_safe = True
 
-    def __init__(self, backup_dir, *, run_dir=None, monitor="val_accuracy"):
+    def __init__(self, backup_dir, *, run_dir=None, monitor="val_accuracy", writes=True):
         super().__init__()
         self.backup_dir = backup_dir
         self.run_dir = run_dir
+        self.writes = writes
         self.best = None
         if run_dir is not None:
             self.best = BestWeights(os.path.join(run_dir, "best.weights.h5"), monitor)
@@ -148,6 +151,8 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         completed = epoch + 1
         row = log_row(completed, self.model.optimizer.learning_rate, logs)
         self._rows = [r for r in self._rows if r["epoch"] < completed] + [row]
+        if not self.writes:
+            return
         name = f"epoch-{completed}.weights.h5"
         save_weights(self.model, os.path.join(self.backup_dir, name))
         meta = {"epoch": completed, "weights": name, "log": self._rows}
@@ -167,7 +172,8 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         if meta is None:
             meta = {"epoch": 0, "weights": None, "log": [], "seconds": 0.0}
         stopped = {"epoch": self._epoch + 1, "batch": batch, name: str(float(value))}
-        write_json(_metadata_path(self.backup_dir), {**meta, "stopped": stopped})
+        if self.writes:
+            write_json(_metadata_path(self.backup_dir), {**meta, "stopped": stopped})
         raise NonFiniteLoss(name, value, epoch=self._epoch + 1, batch=batch, kept=meta["epoch"])
 
     def _rows_before(self, meta):
@@ -280,11 +286,22 @@ def report_full_disk(folder, epochs):
 
 
 def writer_dir(run_dir, distribution=None):
-    """The folder this process writes: ``run_dir``, or a non-chief worker's own."""
+    """The folder this process keeps its state in: ``run_dir``, or a TensorFlow worker's own.
+
+    JAX's processes all read ``run_dir``, which the chief alone writes
+    (``Distribution.writes_files``).
+    """
     distribution = distribution or Distribution("default")
-    if distribution.is_chief:
+    if distribution.is_chief or distribution.jax_processes:
         return run_dir
     return os.path.join(run_dir, "workers", str(distribution.worker_index))
+
+
+def held_by(folder, distribution):
+    """``lock_run_dir(folder)`` for a process that writes it; nothing for one that only reads."""
+    if distribution is not None and not distribution.writes_files:
+        return contextlib.nullcontext()
+    return lock_run_dir(folder)
 
 
 def completed_epochs(folder):
@@ -300,88 +317,24 @@ def is_finished(run_dir, epochs, *, distribution=None):
     return completed_epochs(folder) >= epochs and os.path.exists(final)
 
 
-def run_summary(run_dir, *, val_images=None, first_epoch=1):
-    """The summary a run ends with: epochs, time, best and final scores and files.
-
-    Args:
-        run_dir: A finished run directory.
-        val_images: The size of the validation set; under
-            ``log.SMALL_VALIDATION`` a line says so.
-        first_epoch: The first epoch (1-based) this command trained.
-
-    Returns:
-        A few lines (one string), the first saying what ran (and, if the
-        run was resumed, which epochs this command trained)::
-
-            run finished: 3 epochs, 41 s of training; log.csv and curves.png in runs/x
-              best:  epoch 2, validation accuracy 0.9722, loss 0.0913 -> runs/x/best.weights.h5
-              final: epoch 3, validation accuracy 0.9722, loss 0.1020 -> runs/x/final.weights.h5
-    """
-    epochs = completed_epochs(run_dir)
-    ran = _epochs(epochs) + _time_taken(run_dir)
-    if 1 < first_epoch < epochs:
-        ran += f" (epochs {first_epoch}-{epochs} by this command)"
-    elif 1 < first_epoch == epochs:
-        ran += f" (epoch {epochs} by this command)"
-    head = f"run finished: {ran}; log.csv and curves.png in {run_dir}"
-    return _summary(run_dir, head, val_images)
-
-
-def finished_summary(run_dir, *, val_images=None):
-    """What a rerun of a finished run says: ``run_summary``'s lines, under
-    ``run directory ... is finished``."""
-    epochs = _epochs(completed_epochs(run_dir))
-    return _summary(
-        run_dir, f"run directory {run_dir} is finished: {epochs}{_time_taken(run_dir)}", val_images
-    )
-
-
-def _epochs(n):
-    return "1 epoch" if n == 1 else f"{n} epochs"
-
-
-def _summary(run_dir, head, val_images):
-    """``head`` and the best and final epochs' lines, as one string."""
-    meta = read_backup_metadata(os.path.join(run_dir, "backup")) or {}
-    rows = {int(r["epoch"]): r for r in meta.get("log") or _logged_rows(run_dir)}
-    best = BestWeights(os.path.join(run_dir, "best.weights.h5"))
-    record = best.record()
-    final = os.path.join(run_dir, "final.weights.h5")
-    lines = summary_lines(
-        head,
-        best=(best.path, rows.get(record["epoch"], record)) if record else None,
-        final=(final, rows[max(rows)]) if rows and os.path.exists(final) else None,
-        val_images=val_images,
-    )
-    return "\n".join(lines)
-
-
-def _logged_rows(run_dir):
-    return read_log(os.path.join(run_dir, "log.csv"))
-
-
-def _time_taken(run_dir):
-    """``", 41 s of training"`` (the committed epochs' time), or "" if not known."""
-    meta = read_backup_metadata(os.path.join(run_dir, "backup")) or {}
-    if meta.get("seconds") is None:
-        return ""
-    return f", {duration(meta['seconds'])} of training"
-
-
 def run_callbacks(run_dir, *, distribution=None):
     """The run directory's callbacks: resume, log and best weights, committed together.
 
     On a multi-worker run only the chief writes into ``run_dir``; the other
-    workers keep their own resumable state in ``run_dir/workers/<index>``.
-    These callbacks do not lock the directory (``fit`` does).
+    TensorFlow workers keep their own resumable state in
+    ``run_dir/workers/<index>``, the other JAX processes resume from the
+    chief's. These callbacks do not lock the directory (``fit`` does).
     """
     distribution = distribution or Distribution("default")
     callbacks = []
-    if distribution.name == "multiworker":
+    if distribution.name == "multiworker" and distribution.tf_strategy is not None:
+        # (JAX's processes compute BatchNorm's statistics over the global batch.)
         callbacks.append(SyncMovingStatistics(distribution.tf_strategy))
     backup = os.path.join(writer_dir(run_dir, distribution), "backup")
     published = run_dir if distribution.is_chief else None
-    callbacks.append(AtomicBackupAndRestore(backup, run_dir=published))
+    callbacks.append(
+        AtomicBackupAndRestore(backup, run_dir=published, writes=distribution.writes_files)
+    )
     return callbacks
 
 
@@ -429,7 +382,7 @@ def fit(
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     folder = writer_dir(run_dir, distribution)
-    with lock_run_dir(folder), report_full_disk(folder, epochs):
+    with held_by(folder, distribution), report_full_disk(folder, epochs):
         history = model.fit(
             train_data,
             validation_data=validation_data,
@@ -440,7 +393,8 @@ def fit(
             # The datasets shuffle themselves; Keras would only warn that it cannot.
             shuffle=False,
         )
-        save_weights(model, os.path.join(folder, "final.weights.h5"))
+        if distribution.writes_files:
+            save_weights(model, os.path.join(folder, "final.weights.h5"))
         if distribution.is_chief:
             plot_log(os.path.join(run_dir, "log.csv"), os.path.join(run_dir, "curves.png"))
     return history

@@ -3,6 +3,8 @@
 import contextlib
 import os
 
+from keras_resnet.cli import cluster_flags
+
 DEFAULT_RUN_DIR = os.path.join("runs", "digits")
 
 
@@ -68,7 +70,12 @@ def register(subparsers):
     )
     parser.add_argument("--run-dir", default=None, help=f"run directory (default {DEFAULT_RUN_DIR} "
                         "without --data, runs/<model> with)")
-    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default")
+    parser.add_argument(
+        "--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+        help="mirrored: the GPUs of this machine; multiworker: several processes or machines "
+        "(TensorFlow: TF_CONFIG; JAX: --coordinator, --num-processes, --process-id)",
+    )
+    cluster_flags.add_arguments(parser)
     parser.add_argument(
         "--virtual-devices", type=int, default=None,
         help="with --strategy mirrored on a machine without GPU: split the CPU into N devices",
@@ -108,6 +115,7 @@ def _check_args(args):
             raise UsageError(f"--run-dir {args.run_dir}: {problem}")
     if args.virtual_devices and args.strategy != "mirrored":
         raise UsageError("--virtual-devices needs --strategy mirrored")
+    cluster_flags.check(args)
 
 
 def run(args, callbacks=()):
@@ -119,7 +127,7 @@ def run(args, callbacks=()):
 def _run(args, callbacks, held):
     """``run``'s body; ``held`` keeps the run directory's lock until ``run`` returns."""
     from keras_resnet.cli.errors import UsageError, model_entry
-    from keras_resnet.cli.recipe_flags import recipe_from_args
+    from keras_resnet.cli.recipe_flags import recipe_from_args, recorded_warmup
 
     _check_args(args)
     digits = args.data is None
@@ -134,16 +142,24 @@ def _run(args, callbacks, held):
     import keras
 
     from keras_resnet import data, training
-    from keras_resnet.training import defaults, ingredients, recipes
+    from keras_resnet.training import cluster, defaults, ingredients, recipes
     from keras_resnet.training.classifier import load_weights_file
     try:
         distribution = training.make_distribution(
-            args.strategy, virtual_devices=args.virtual_devices
+            args.strategy, virtual_devices=args.virtual_devices,
+            cluster=cluster_flags.cluster_from_args(args, keras),
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
+    held.enter_context(cluster.peer_failures_end_the_process(distribution))
+    if recipe.batch_size % distribution.num_workers:
+        raise UsageError(
+            f"--batch-size must divide by the {distribution.num_workers} processes. "
+            f"Received: {recipe.batch_size}"
+        )
     known_run_dir = args.run_dir or (DEFAULT_RUN_DIR if digits else None)
-    if known_run_dir and os.path.isdir(training.writer_dir(known_run_dir, distribution)):
+    if (known_run_dir and distribution.writes_files
+            and os.path.isdir(training.writer_dir(known_run_dir, distribution))):
         # An existing run directory is locked now, before the data is read, so
         # a second run fails at once (a new one is locked before its first
         # write below; creating it here would leave it behind on a bad folder).
@@ -190,7 +206,7 @@ def _run(args, callbacks, held):
             f"({train_count} images)"
         )
     run_dir = args.run_dir or (DEFAULT_RUN_DIR if digits else os.path.join("runs", model_name))
-    recipe = _recorded_warmup(recipe, run_dir, args)
+    recipe = recorded_warmup(recipe, run_dir, args)
     mode = training.preprocessing_mode(model_name, weights)
     num_classes = len(class_names)
 
@@ -263,12 +279,15 @@ def _run(args, callbacks, held):
     try:
         # A shard with flipped bytes is named (not a DataLossError traceback).
         shard_files = [f for n, s in splits.items() if n != "class_names" for f in s.shards or []]
-        with training.lock_run_dir(folder), training.report_full_disk(folder, recipe.epochs), \
+        with training.held_by(folder, distribution), \
+                training.report_full_disk(folder, recipe.epochs), \
                 data.damaged_shards_named(shard_files):
             if distribution.is_chief:
                 training.check_settings(run_dir, settings)
-            # Under multiworker every worker must take part in what follows.
-            if distribution.name != "multiworker" and training.is_finished(run_dir, recipe.epochs):
+            # Under TensorFlow's multiworker every worker must take part in what
+            # follows; JAX's processes all read the one run directory.
+            if ((distribution.name != "multiworker" or distribution.jax_processes)
+                    and training.is_finished(run_dir, recipe.epochs)):
                 print(training.finished_summary(run_dir, val_images=splits["val"].count))
                 return 0
             if distribution.is_chief:
@@ -285,8 +304,11 @@ def _run(args, callbacks, held):
                 )
 
             verbose = "auto" if args.verbose is None else args.verbose
+            if not distribution.is_chief:
+                verbose = 0  # the chief's lines speak for the run
             recipe_callbacks = ingredients.callbacks(
-                recipe, folder=folder, batch_size=recipe.batch_size, epochs=recipe.epochs
+                recipe, folder=folder, batch_size=recipe.batch_size, epochs=recipe.epochs,
+                writes=distribution.writes_files,
             )
             training.fit(
                 model, train_ds, validation_data=val_ds, epochs=recipe.epochs, run_dir=run_dir,
@@ -338,7 +360,7 @@ def _run(args, callbacks, held):
             )
     average = ingredients.moving_average(recipe_callbacks)
     scores = ingredients.evaluate_average(
-        model, average, folder=folder,
+        model, average, folder=folder, writes=distribution.writes_files,
         datasets={name: dataset(name) for name in ("val", "test") if name in splits},
     )
     if scores and distribution.is_chief:
@@ -347,27 +369,6 @@ def _run(args, callbacks, held):
     if distribution.is_chief:
         print(training.run_summary(run_dir, val_images=splits["val"].count, first_epoch=done + 1))
     return 0
-
-
-def _recorded_warmup(recipe, run_dir, args):
-    """``recipe`` with the warm-up its run directory began with, when ``--epochs`` extends it.
-
-    A shorter or longer ``--epochs`` scales a recipe's warm-up with the run
-    (``Recipe.replace``); a run extended with more epochs has had its warm-up
-    already, which stays what it was (and the run directory's check passes).
-    """
-    from keras_resnet import training
-
-    if args.warmup_epochs is not None or not os.path.exists(os.path.join(run_dir, "run.json")):
-        return recipe
-    try:
-        stored = training.load_run(run_dir)
-    except (OSError, ValueError):
-        return recipe  # check_settings says what is wrong with it
-    warmup = stored.get("warmup_epochs")
-    if warmup is None or stored.get("epochs") == recipe.epochs:
-        return recipe
-    return recipe.replace(warmup_epochs=warmup)
 
 
 def _weights_file(weights):
