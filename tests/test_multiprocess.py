@@ -166,6 +166,21 @@ def test_two_processes_end_with_one_process_weights(tmp_path):
 
 
 @pytest.mark.slow
+def test_two_processes_train_on_prepared_shards(prepared, tmp_path):  # noqa: F811
+    run_dir = tmp_path / "run"
+    processes = _train_processes(prepared, run_dir, 2, port=_free_ports(1)[0],
+                                 extra=["--epochs", "2"])
+    outputs = _finish(processes)
+    for p, (out, err) in zip(processes, outputs):
+        assert p.returncode == 0, err[-3000:]
+        # Each process's validation share has its length told to Keras.
+        assert "ran out of data" not in out + err
+    # 5 training shards of 4 at a global batch of 4: 5 steps an epoch, each epoch once.
+    assert outputs[0][0].count("5/5 - ") == 2
+    assert len((run_dir / "log.csv").read_text().strip().splitlines()) == 3
+
+
+@pytest.mark.slow
 def test_a_killed_process_stops_the_other_in_one_line_and_a_rerun_resumes(tmp_path):
     data = gray_folder(tmp_path / "src")
     run_dir = tmp_path / "run"

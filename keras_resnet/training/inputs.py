@@ -153,7 +153,12 @@ class Split:
                 return data.records_dataset(
                     records, shuffle_buffer=_SHUFFLE_BUFFER, seed=seed, **options
                 ).repeat()
-            records = data.shard_records(files).shard(count, index).take(self.count // count)
+            # Every count-th record, an equal share each; its length told to
+            # Keras (as for one process), so a short shard fails loudly.
+            share = self.count // count
+            records = data.shard_records(files).shard(count, index).take(share).apply(
+                tf.data.experimental.assert_cardinality(share)
+            )
             return data.records_dataset(records, shuffle_buffer=0, seed=seed, **options)
         if not train:
             part = sharing.evaluation_part(self.count, process_index=index, num_processes=count)
