@@ -7,6 +7,7 @@ Modules:
     precision: the fastest dtype policy and XLA setting for the hardware.
     distribution: one device, mirrored replicas or several workers.
     cluster: the processes of a multi-process JAX run, how they meet and stop.
+    scaling: data-parallel arithmetic (gradient bytes, all-reduce traffic, cores).
     run_dir: resume after a crash, a stop on a NaN loss, ``fit``; with
         files, log (and the best epoch) and plots beside it.
     summary: what a run says when it ends.
